@@ -39,10 +39,18 @@ class Provider(ABC):
     info: ClassVar[ProviderInfo]
     default_base_url: ClassVar[str]
 
-    def __init__(self, *, api_key: str, http: httpx.AsyncClient, base_url: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        http: httpx.AsyncClient,
+        base_url: str | None = None,
+        timeout_s: float = 20.0,
+    ) -> None:
         self._api_key = api_key
         self._http = http
         self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.timeout_s = timeout_s  # every HTTP call to the cloud is bounded by this
 
     @property
     def slug(self) -> str:
