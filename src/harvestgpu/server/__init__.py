@@ -1,0 +1,1 @@
+"""The HarvestGPU server: API, services, workers. Needs the ``server`` extra."""

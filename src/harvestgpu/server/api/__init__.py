@@ -1,0 +1,1 @@
+"""Thin routers: validate, authenticate, call one service function, shape the envelope."""

@@ -1,0 +1,127 @@
+"""create_app(settings): routers, the error envelope, middleware, lifespan (migrations, workers)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from harvestgpu.server.context import AppContext
+from harvestgpu.server.db import run_migrations
+from harvestgpu.server.errors import ApiError
+from harvestgpu.server.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from harvestgpu.server.settings import Settings
+
+log = logging.getLogger("harvestgpu")
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"status": "error", "error": message}, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        field = ".".join(loc)
+        kind = err.get("type", "")
+        msg = str(err.get("msg", "invalid value"))
+        if kind == "json_invalid":
+            return "Request body is not valid JSON"
+        if kind == "missing" and not field:
+            return "Request body is required (JSON object)"
+        if kind == "extra_forbidden":
+            parts.append(f"Unknown field '{field}'")
+        elif kind == "missing":
+            parts.append(f"Field '{field}' is required")
+        elif field:
+            msg = msg.removeprefix("Value error, ")
+            parts.append(f"Field '{field}': {msg}")
+        else:
+            parts.append(msg)
+    return "; ".join(parts) or "Invalid request"
+
+
+def create_app(settings: Settings | None = None, *, run_workers: bool | None = None) -> FastAPI:
+    settings = settings or Settings()
+    workers_on = settings.run_workers if run_workers is None else run_workers
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(run_migrations, settings.effective_database_url)
+        ctx = AppContext.build(settings)
+        app.state.ctx = ctx
+        stopping = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        if workers_on:
+            from harvestgpu.server.workers.runner import start_workers
+
+            tasks = start_workers(ctx, stopping)
+        try:
+            yield
+        finally:
+            stopping.set()
+            for t in tasks:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(t, timeout=15)
+            await ctx.close()
+
+    app = FastAPI(
+        title="HarvestGPU",
+        version="0.1.0",
+        description="BYOK GPU router: one API for jobs on the cheapest GPU across your own cloud accounts.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_req: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(400, _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        messages = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
+        detail = (
+            exc.detail
+            if isinstance(exc.detail, str) and exc.detail not in ("Not Found", "Method Not Allowed")
+            else None
+        )
+        headers = dict(exc.headers or {})
+        return error_response(
+            exc.status_code, detail or messages.get(exc.status_code, "Request failed"), headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", req.method, req.url.path)
+        return error_response(500, "Internal server error")
+
+    from harvestgpu.server.api import agent, auth, health, jobs, providers
+
+    for module in (health, auth, jobs, providers, agent):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    app.state.settings = settings
+    return app
+
+
+def ctx_of(request: Request) -> AppContext:
+    ctx: Any = request.app.state.ctx
+    assert isinstance(ctx, AppContext)
+    return ctx

@@ -1,0 +1,66 @@
+"""`harvestgpu server` and `harvestgpu worker` (the CLI imports this lazily)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from harvestgpu.server.settings import Settings
+
+
+def _settings(data_dir: str | None = None, **overrides: object) -> Settings:
+    settings = Settings()
+    updates: dict[str, object] = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir:
+        updates["data_dir"] = Path(data_dir)
+    return settings.model_copy(update=updates) if updates else settings
+
+
+def server(host: str | None, port: int | None, data_dir: str | None, no_workers: bool) -> None:
+    import uvicorn
+
+    from harvestgpu.server.app import create_app
+
+    settings = _settings(data_dir, host=host, port=port, run_workers=False if no_workers else None)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def worker(data_dir: str | None = None) -> None:
+    settings = _settings(data_dir)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    from harvestgpu.server.context import AppContext
+    from harvestgpu.server.db import run_migrations
+    from harvestgpu.server.workers.runner import start_workers
+
+    await asyncio.to_thread(run_migrations, settings.effective_database_url)
+    ctx = AppContext.build(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    tasks = start_workers(ctx, stopping)
+    logging.getLogger("harvestgpu").info(
+        "worker started (database %s)", "sqlite" if ctx.db.is_sqlite else "postgresql"
+    )
+    await stopping.wait()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await ctx.close()

@@ -1,0 +1,53 @@
+"""Everything a request handler or worker needs, built once per process by create_app()."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import httpx
+
+from harvestgpu.providers.mock import MockBehaviour, MockCloud
+from harvestgpu.server.db import Database
+from harvestgpu.server.security import MasterKey
+from harvestgpu.server.services.offers import OfferCache
+from harvestgpu.server.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    master: MasterKey
+    http: httpx.AsyncClient
+    mock_cloud: MockCloud
+    offer_cache: OfferCache
+    # Set when a job becomes due so the engine does not wait for its next poll.
+    engine_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    def build(cls, settings: Settings) -> AppContext:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        behaviour = MockBehaviour(
+            job_seconds=settings.mock_job_seconds,
+            boot_seconds=settings.mock_boot_seconds,
+            no_capacity=MockBehaviour.no_capacity_keys(settings.mock_no_capacity),
+            latency_s=settings.mock_latency_ms / 1000,
+        )
+        return cls(
+            settings=settings,
+            db=Database(settings.effective_database_url),
+            master=MasterKey.load(settings.secret_key, settings.data_dir),
+            http=httpx.AsyncClient(
+                timeout=httpx.Timeout(settings.provider_timeout_s),
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+                headers={"User-Agent": "harvestgpu/0.1"},
+            ),
+            mock_cloud=MockCloud(settings.data_dir / "mock-cloud.sqlite3", behaviour),
+            offer_cache=OfferCache(ttl_s=settings.price_ttl_s),
+        )
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.db.dispose()
+        self.mock_cloud.close()

@@ -1,0 +1,1 @@
+"""Domain logic. Services own queries and commits; routers only call them."""

@@ -1,0 +1,78 @@
+"""Server settings, read from HARVESTGPU_* environment variables (see README "Settings")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HARVESTGPU_", extra="ignore")
+
+    # Where the SQLite database, the generated master key and the mock cloud live.
+    data_dir: Path = Path("./data")
+    # Empty = SQLite file in data_dir. PostgreSQL: postgresql+psycopg://user:pw@host/db
+    database_url: str = ""
+    # Master key for provider-key encryption and JWT signing; empty = generated key file in data_dir.
+    secret_key: str = ""
+    # Where GPU instances on VM clouds reach this server (agent callbacks); empty = no agent.
+    public_url: str = ""
+    redis_url: str = ""
+    host: str = "0.0.0.0"
+    port: int = 5000
+    log_level: str = "info"
+    jwt_ttl_hours: float = 24.0
+    max_body_bytes: int = 1_000_000
+
+    # Workers
+    run_workers: bool = True
+    worker_concurrency: int = 64  # jobs processed at once per worker process
+    launch_interval_s: float = 0.2  # idle poll when nothing is due (wakeups make it faster)
+    monitor_interval_s: float = 2.0  # how often a running job's instance and logs are read
+    lease_seconds: float = 60.0
+    orphan_sweep_interval_s: float = 300.0
+    price_ttl_s: float = 60.0
+    provider_timeout_s: float = 20.0
+
+    # Mock provider
+    mock_mode: Literal["auto", "always", "never"] = "auto"
+    mock_job_seconds: float = 120.0
+    mock_boot_seconds: float = 2.0
+    mock_no_capacity: str = ""  # comma-separated GPU names the mock refuses, e.g. "H100-PCIE,A100"
+    mock_latency_ms: int = 0  # delay on every mock call, to test slow providers
+
+    # Cloud base URLs: scheme + host only; paths stay as in each cloud's reference.
+    runpod_api_url: str = "https://api.runpod.io"
+    lambda_api_url: str = "https://cloud.lambda.ai"
+    vastai_api_url: str = "https://console.vast.ai"
+    tensordock_api_url: str = "https://dashboard.tensordock.com"
+
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "harvestgpu.sqlite3"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite+aiosqlite:///{self.sqlite_path.resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def provider_base_url(self, slug: str) -> str | None:
+        return {
+            "runpod": self.runpod_api_url,
+            "lambda": self.lambda_api_url,
+            "vastai": self.vastai_api_url,
+            "tensordock": self.tensordock_api_url,
+        }.get(slug)
