@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,11 @@ from harvestgpu.server.context import AppContext
 from harvestgpu.server.settings import Settings
 from harvestgpu.server.workers.engine import JobEngine
 from tests.support import data, drop_pg_database, fresh_pg_database, pg_base_url, wait_for
+
+if os.environ.get("CI") and not pg_base_url():
+    raise RuntimeError(
+        "CI must set HARVESTGPU_TEST_DATABASE_URL: the PostgreSQL suite may not be skipped there"
+    )
 
 BACKENDS = ["sqlite"] + (["postgres"] if pg_base_url() else [])
 
@@ -95,7 +101,8 @@ class Api:
         return str(row["phase"])
 
 
-async def _api(tmp_path: Path, backend: str, **overrides: Any) -> AsyncIterator[Api]:
+@asynccontextmanager
+async def running_api(tmp_path: Path, backend: str = "sqlite", **overrides: Any) -> AsyncIterator[Api]:
     url = fresh_pg_database() if backend == "postgres" else ""
     settings = make_settings(tmp_path, url, **overrides)
     app = create_app(settings)
@@ -113,24 +120,17 @@ async def _api(tmp_path: Path, backend: str, **overrides: Any) -> AsyncIterator[
 @pytest.fixture(params=BACKENDS)
 async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
     """The real app on each database backend, workers driven by the test (engine.run_once)."""
-    async for a in _api(tmp_path, request.param):
+    async with running_api(tmp_path, request.param) as a:
         yield a
 
 
 @pytest.fixture
 async def api_sqlite(tmp_path: Path) -> AsyncIterator[Api]:
-    async for a in _api(tmp_path, "sqlite"):
+    async with running_api(tmp_path, "sqlite") as a:
         yield a
 
 
 @pytest.fixture
 def api_factory(tmp_path: Path) -> Any:
     """Build an app with custom settings: `async with api_factory(mock_no_capacity="H100") as api:`."""
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
-    async def factory(backend: str = "sqlite", **overrides: Any) -> AsyncIterator[Api]:
-        async for a in _api(tmp_path, backend, **overrides):
-            yield a
-
-    return factory
+    return lambda backend="sqlite", **overrides: running_api(tmp_path, backend, **overrides)

@@ -1,0 +1,1 @@
+"""Provider adapters: one package per cloud, all speaking the neutral types in types.py."""
