@@ -41,6 +41,7 @@ HG_AGENT_URL={shlex.quote(agent_url)}
 HG_AGENT_TOKEN={shlex.quote(token)}
 set -u
 LOG=/var/log/harvestgpu-job.log
+TO_JSON='import json,sys; print(json.dumps({{"lines": sys.stdin.read().splitlines()}}))'
 post() {{
   [ -n "$HG_AGENT_URL" ] || return 0
   curl -fsS -m 20 --retry 5 --retry-all-errors -X POST \\
@@ -52,7 +53,7 @@ ship_logs() {{
   local start=$(( ${{SHIPPED:-0}} + 1 ))
   local total=$(wc -l < "$LOG")
   [ "$total" -ge "$start" ] || return 0
-  sed -n "${{start}},${{total}}p" "$LOG" | python3 -c 'import json,sys; print(json.dumps({{"lines": sys.stdin.read().splitlines()}}))' | post logs
+  sed -n "${{start}},${{total}}p" "$LOG" | python3 -c "$TO_JSON" | post logs
   SHIPPED=$total
 }}
 command -v docker >/dev/null || (apt-get update -y && apt-get install -y docker.io)

@@ -12,6 +12,7 @@ from harvestgpu.models.jobs import TERMINAL_STATUSES
 from harvestgpu.server import orm
 from harvestgpu.server.context import AppContext
 from harvestgpu.server.errors import NotFound, Unauthorized
+from harvestgpu.server.services import job_events
 from harvestgpu.server.services.job_views import billed_hours
 
 J = orm.jobs.c
@@ -49,11 +50,13 @@ async def report_exit(ctx: AppContext, job_id: str, exit_code: int) -> dict[str,
         if job is None:
             raise NotFound("Job not found")
         if job.status not in TERMINAL_STATUSES:
+            new_status = "completed" if exit_code == 0 else "failed"
+            await job_events.on_status_change(conn, job_id, job.status, new_status)
             await conn.execute(
                 update(orm.jobs)
                 .where(J.id == job_id)
                 .values(
-                    status="completed" if exit_code == 0 else "failed",
+                    status=new_status,
                     exit_code=exit_code,
                     error=None if exit_code == 0 else f"Command exited with code {exit_code}",
                     ended_at=now,

@@ -20,6 +20,7 @@ from harvestgpu.server.context import AppContext
 from harvestgpu.server.errors import BadRequest, Conflict, NoCapacity, NotFound
 from harvestgpu.server.schemas import JobSubmitRequest
 from harvestgpu.server.security import new_id
+from harvestgpu.server.services import job_events
 from harvestgpu.server.services.accounts import AuthUser
 from harvestgpu.server.services.job_views import billed_hours, cost_so_far, job_out
 from harvestgpu.server.services.pricing import gather_offers
@@ -212,6 +213,7 @@ async def stop(ctx: AppContext, user: AuthUser, job_id: str) -> dict[str, Any]:
         if job["status"] in TERMINAL_STATUSES:
             raise BadRequest(f"Job is already {job['status']}; nothing to stop")
         total = round((job["cost_per_hour"] or 0.0) * billed_hours(job["started_at"], now), 6)
+        await job_events.on_status_change(conn, job_id, job["status"], "stopped")
         await conn.execute(
             update(orm.jobs)
             .where(J.id == job_id)

@@ -18,6 +18,7 @@ from sqlalchemy import or_, select, update
 from harvestgpu.models.jobs import TERMINAL_STATUSES
 from harvestgpu.server import orm
 from harvestgpu.server.db import Database
+from harvestgpu.server.services import job_events
 
 J = orm.jobs.c
 # What the engine may still record about a job that the user stopped (or that ended through
@@ -118,6 +119,9 @@ async def apply(
             )
             values["log_count"] = start + len(log_lines)
         values["updated_at"] = now
+        new_status = values.get("status")
+        if new_status is not None and new_status != cur.status:
+            await job_events.on_status_change(conn, job_id, cur.status, new_status)
         if release:
             values.update(lease_owner=None, lease_token=None, lease_expires_at=None)
         await conn.execute(update(orm.jobs).where(J.id == job_id, J.lease_token == token).values(**values))
