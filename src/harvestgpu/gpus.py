@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,10 @@ _FAMILY_ALIASES: dict[str, str] = {
 _ALIASES_LONGEST_FIRST = sorted(_FAMILY_ALIASES, key=len, reverse=True)
 # Words that never change which GPU is meant.
 _NOISE = re.compile(r"NVIDIA|GEFORCE|TESLA|GENERATION|EDITION|TENSOR|CORE|GPU", re.I)
-_QUALIFIER = re.compile(r"SXM\d?|PCIE|NVL|HBM3E?|\d{2,3}GB")
+# Qualifiers are read from the words after the family. "SXM4" keeps its generation digit only
+# when that digit is not the start of a memory size glued to it ("SXM40GB" is SXM + 40GB).
+_QUALIFIER = re.compile(r"SXM(?:\d(?=\D|$|\d{2,3} ?GB))?|PCIE|NVL|HBM3E?|\d{2,3} ?GB")
+_FORM_FACTORS = frozenset({"SXM", "PCIE", "NVL"})
 # Lambda spells instance types "gpu_8x_h100_sxm5": the count prefix is not part of the model.
 _COUNT_PREFIX = re.compile(r"^(GPU)?\d+X", re.I)
 
@@ -101,15 +105,40 @@ class GpuSelector:
         return [BY_KEY[k] for k in self.keys]
 
 
-def _normalise_qualifier(token: str) -> str | None:
-    if token.startswith("SXM"):
-        return "SXM"
-    if token.startswith("HBM3"):
-        return "SXM"  # RunPod's "H100 80GB HBM3" is the SXM part
-    if token in ("PCIE", "NVL"):
-        return token
-    if token[0].isdigit():
-        return token
+def _qualifiers(words: str) -> set[str]:
+    tags: set[str] = set()
+    memory_type_only = False
+    for token in _QUALIFIER.findall(words):
+        if token.startswith("SXM"):
+            tags.add("SXM")
+        elif token.startswith("HBM3"):
+            memory_type_only = True
+        elif token in ("PCIE", "NVL"):
+            tags.add(token)
+        else:
+            tags.add(token.replace(" ", ""))
+    if memory_type_only and not tags & _FORM_FACTORS:
+        tags.add("SXM")  # RunPod's "H100 80GB HBM3" is the SXM part; "H100 NVL ... HBM3" is not
+    return tags
+
+
+def _find_family(tokens: list[str]) -> tuple[str, str] | None:
+    """The family a name's words spell, and the words after it (space separated)."""
+    compact = "".join(tokens)
+    word_ends = set(accumulate(map(len, tokens)))
+    for alias in _ALIASES_LONGEST_FIRST:
+        idx = compact.find(alias)
+        if idx == -1 or compact[:idx] not in ("RTX", ""):
+            continue
+        end = idx + len(alias)
+        if end < len(compact) and end not in word_ends and compact[end].isdigit():
+            continue  # a longer model number: "A1000" is no A100, "RTX A4000" no A40
+        rest, start = [], 0
+        for token in tokens:
+            if start + len(token) > end:
+                rest.append(token[max(0, end - start) :])
+            start += len(token)
+        return _FAMILY_ALIASES[alias], " ".join(rest)
     return None
 
 
@@ -121,27 +150,23 @@ def parse(name: str) -> GpuSelector | None:
     upper = name.upper().replace("_", " ").replace("-", " ")
     upper = _COUNT_PREFIX.sub("", upper.replace(" ", "", 1) if upper.startswith("GPU ") else upper)
     upper = _NOISE.sub(" ", upper)
-    compact = re.sub(r"[^A-Z0-9]", "", upper)
-    family = None
-    rest = ""
-    for alias in _ALIASES_LONGEST_FIRST:
-        idx = compact.find(alias)
-        if idx != -1 and (idx == 0 or compact[:idx] in ("RTX", "")):
-            family = _FAMILY_ALIASES[alias]
-            rest = compact[idx + len(alias) :]
-            break
-    if family is None:
+    found = _find_family(re.findall(r"[A-Z0-9]+", upper))
+    if found is None:
         return None
+    family, rest = found
     # RTX 6000 Ada: the "ADA" after the family is part of its name, not a qualifier.
     if family == "RTX6000ADA":
         rest = rest.replace("ADA", "", 1)
-    tags = {q for q in (_normalise_qualifier(t) for t in _QUALIFIER.findall(rest)) if q}
-    keys = frozenset(m.key for m in CATALOG if m.family == family and tags <= m.tags)
+    tags = _qualifiers(rest)
+    variants = [m for m in CATALOG if m.family == family]
+    keys = frozenset(m.key for m in variants if tags <= m.tags)
     if not keys:
-        # A memory size that no variant has ("H100 94GB" on an SXM) still names the family;
-        # fall back to the form factor alone before giving up.
-        form = {t for t in tags if not t.endswith("GB")}
-        keys = frozenset(m.key for m in CATALOG if m.family == family and form <= m.tags)
+        # A qualifier no variant has still names the family: drop the memory size first
+        # ("H100 PCIe 94GB"), then the form factor ("V100 PCIe 16GB": the catalog's V100s are SXM).
+        form = tags & _FORM_FACTORS
+        keys = frozenset(m.key for m in variants if form <= m.tags)
+        if not keys and tags - _FORM_FACTORS:
+            keys = frozenset(m.key for m in variants if tags - _FORM_FACTORS <= m.tags)
     if not keys:
         return None
     return GpuSelector(name=name, family=family, keys=keys)
@@ -160,12 +185,15 @@ def resolve(name: str, vram_gb: float | None = None) -> GpuModel | None:
         return models[0]
     if vram_gb is not None:
         best = min(models, key=lambda m: (abs(m.vram_gb - vram_gb), -m.speed))
-        if abs(best.vram_gb - vram_gb) <= max(8.0, best.vram_gb * 0.1):
-            # Same memory on two form factors (A100 80GB SXM/PCIe): pick only if unique.
-            same = [m for m in models if m.vram_gb == best.vram_gb]
-            if len(same) == 1:
-                return best
-    return None
+        if abs(best.vram_gb - vram_gb) > max(8.0, best.vram_gb * 0.1):
+            return None
+        # Same memory on two form factors (A100 80GB SXM/PCIe): only a unique one is an answer.
+        models = [m for m in models if m.vram_gb == best.vram_gb]
+    if len(models) > 1:
+        # Every cloud spells NVL parts out ("H200 NVL"), so a name without it means the other
+        # one: RunPod's "NVIDIA H200" and Vast's "H200" are the SXM part.
+        models = [m for m in models if "NVL" not in m.tags] or models
+    return models[0] if len(models) == 1 else None
 
 
 def known_names() -> list[str]:

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from harvestgpu.server import openapi
 from harvestgpu.server.context import AppContext
 from harvestgpu.server.db import run_migrations
 from harvestgpu.server.errors import ApiError
@@ -115,6 +116,10 @@ def create_app(settings: Settings | None = None, *, run_workers: bool | None = N
 
     for module in (health, auth, jobs, providers, agent):
         app.include_router(module.router)
+    from harvestgpu.server.web import router as dashboard_router
+
+    app.include_router(dashboard_router)
+    openapi.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.state.settings = settings

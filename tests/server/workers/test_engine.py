@@ -4,6 +4,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from harvestgpu.providers.base import instance_name
@@ -14,8 +15,6 @@ from harvestgpu.server.workers.engine import JobEngine
 from harvestgpu.server.workers.steps import offer_from_candidate
 from tests.conftest import BACKENDS, Api
 from tests.support import data, error
-
-import pytest
 
 
 async def submit(api: Api, user: dict[str, Any], **body: Any) -> dict[str, Any]:

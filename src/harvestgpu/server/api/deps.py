@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from harvestgpu.server.app import ctx_of
 from harvestgpu.server.context import AppContext
 from harvestgpu.server.services import accounts
 from harvestgpu.server.services.accounts import AuthUser
-
-# Declared for the OpenAPI document ("Authorize" in /docs); parsing is done below.
-_bearer = HTTPBearer(auto_error=False, description="API key (hg_live_...) or JWT from /auth/login")
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 def _token(request: Request) -> str:
@@ -29,11 +24,9 @@ def _token(request: Request) -> str:
     return (request.headers.get("x-api-key") or "").strip()
 
 
-async def current_user(
-    request: Request,
-    _b: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
-    _k: Annotated[str | None, Depends(_api_key_header)] = None,
-) -> AuthUser:
+# No security sub-dependencies here: they cost more than the whole lookup on the hot path.
+# The OpenAPI document declares the schemes instead (app.py, _openapi_with_security).
+async def current_user(request: Request) -> AuthUser:
     return await accounts.authenticate(ctx_of(request), _token(request))
 
 
@@ -44,7 +37,7 @@ async def optional_user(request: Request) -> AuthUser | None:
     return await accounts.authenticate(ctx_of(request), token)
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:  # async: a sync dependency costs a thread hop
     return ctx_of(request)
 
 
@@ -53,15 +46,16 @@ MaybeUser = Annotated[AuthUser | None, Depends(optional_user)]
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
+def _default(value: Any) -> Any:
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+class EnvelopeResponse(JSONResponse):
+    """orjson: datetimes as ISO 8601 UTC with Z, several times faster than json.dumps."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS, default=_default)
 
 
 def ok(data: Any, status_code: int = 200) -> JSONResponse:
-    return JSONResponse({"status": "ok", "data": _jsonable(data)}, status_code=status_code)
+    return EnvelopeResponse({"status": "ok", "data": data}, status_code=status_code)

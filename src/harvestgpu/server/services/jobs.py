@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -63,7 +62,7 @@ async def submit(
     if selector is None:
         raise BadRequest(f"Unknown GPU '{req.gpu}'. Known GPUs: {', '.join(gpus.known_names())}")
 
-    offer_set = await gather_offers(ctx, user.id, requested=req.provider)
+    offer_set = await gather_offers(ctx, user.id, requested=req.provider, gpu_count=req.gpu_count)
     if req.provider and registry.is_real(req.provider) and req.provider not in offer_set.key_ids:
         raise BadRequest(f"No active {req.provider} key: add one with POST /api/v1/providers/keys")
     result = routing.route(
@@ -102,7 +101,7 @@ async def submit(
         }
         for c in result.candidates
     ]
-    rejected = dict(Counter(r.code for r in result.rejections))
+    rejected = result.rejection_counts()
     job_id = new_id()
     now = _now()
     env = req.env or {}

@@ -42,8 +42,10 @@ class OfferCache:
     owners: dict[str, str] = field(default_factory=dict)  # source -> user id, for forget_user
     _inflight: dict[str, asyncio.Task[CacheEntry]] = field(default_factory=dict)
 
-    def forget(self, source: str) -> None:
-        self.entries.pop(source, None)
+    def forget(self, key_id: str) -> None:
+        """Drop every cached count for one provider key (sources are "<key id>:x<count>")."""
+        for source in [s for s in self.entries if s == key_id or s.startswith(key_id + ":")]:
+            self.entries.pop(source, None)
 
     def forget_user(self, user_id: str) -> None:
         for source in [s for s, u in self.owners.items() if u == user_id]:

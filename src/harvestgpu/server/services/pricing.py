@@ -34,9 +34,18 @@ def mock_joins(ctx: AppContext, has_real_keys: bool, requested: str | None) -> b
 
 
 async def gather_offers(
-    ctx: AppContext, user_id: str | None, *, requested: str | None = None, for_pricing: bool = False
+    ctx: AppContext,
+    user_id: str | None,
+    *,
+    requested: str | None = None,
+    for_pricing: bool = False,
+    gpu_count: int = 1,
 ) -> OfferSet:
-    """Offers from every source that may serve this user, fetched concurrently (cached)."""
+    """Offers from every source that may serve this user, fetched concurrently (cached).
+
+    Real clouds price per GPU count (RunPod's catalog, Vast's machines, TensorDock's VMs), so
+    offers are fetched and cached per count.
+    """
     accounts = await provider_keys.active_accounts(ctx, user_id) if user_id else []
     if requested and registry.is_real(requested):
         accounts = [a for a in accounts if a.provider == requested]
@@ -53,7 +62,13 @@ async def gather_offers(
     for acct in accounts:
         adapter = provider_keys.make_adapter(ctx, acct.provider, acct.api_key)
         fetches.append(
-            ctx.offer_cache.get(acct.key_id, acct.provider, _fetcher(adapter), timeout, owner=user_id)
+            ctx.offer_cache.get(
+                f"{acct.key_id}:x{gpu_count}",
+                acct.provider,
+                _fetcher(adapter, gpu_count),
+                timeout,
+                owner=user_id,
+            )
         )
     results = list(await asyncio.gather(*fetches))
     out = OfferSet(results=results, key_ids={a.provider: a.key_id for a in accounts})
@@ -62,9 +77,9 @@ async def gather_offers(
     return out
 
 
-def _fetcher(adapter: Any) -> Any:
+def _fetcher(adapter: Any, gpu_count: int) -> Any:
     async def fetch() -> list[Offer]:
-        offers: list[Offer] = await adapter.list_offers(OfferQuery())
+        offers: list[Offer] = await adapter.list_offers(OfferQuery(gpu_count=gpu_count))
         return offers
 
     return fetch
