@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
@@ -41,7 +42,11 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {}
+        # JSON columns (routing traces) are decoded on every job read: orjson is ~4x faster.
+        kwargs: dict[str, Any] = {
+            "json_serializer": lambda obj: orjson.dumps(obj).decode(),
+            "json_deserializer": orjson.loads,
+        }
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:

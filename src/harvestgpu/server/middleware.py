@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
+import random
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,7 +28,8 @@ class RequestIdMiddleware:
                 candidate = value.decode("latin-1")
                 rid = candidate if _SAFE_ID.match(candidate) else None
                 break
-        rid = rid or secrets.token_hex(8)
+        # Request ids need uniqueness, not secrecy: getrandbits avoids a urandom syscall per request.
+        rid = rid or f"{random.getrandbits(64):016x}"
         scope.setdefault("state", {})["request_id"] = rid
         header = (b"x-request-id", rid.encode())
 
