@@ -40,7 +40,7 @@ HG_JOB_ID={shlex.quote(spec.job_id)}
 HG_AGENT_URL={shlex.quote(agent_url)}
 HG_AGENT_TOKEN={shlex.quote(token)}
 set -u
-LOG=/var/log/harvestgpu-job.log
+LOG=${{HARVESTGPU_LOG_FILE:-/var/log/harvestgpu-job.log}}
 TO_JSON='import json,sys; print(json.dumps({{"lines": sys.stdin.read().splitlines()}}))'
 post() {{
   [ -n "$HG_AGENT_URL" ] || return 0
@@ -62,7 +62,7 @@ docker pull {shlex.quote(spec.image)} >>"$LOG" 2>&1
 docker run --name {shlex.quote(spec.name)} --gpus {gpus} {_docker_env_flags(env)} \\
   {shlex.quote(spec.image)} {cmd_args} >>"$LOG" 2>&1 &
 RUN_PID=$!
-while kill -0 $RUN_PID 2>/dev/null; do ship_logs; sleep 5; done
+while kill -0 $RUN_PID 2>/dev/null; do ship_logs; sleep "${{HARVESTGPU_LOG_INTERVAL_S:-5}}"; done
 wait $RUN_PID; RC=$?
 ship_logs
 echo "{EXIT_SENTINEL}$RC" >>"$LOG"
