@@ -27,16 +27,17 @@ class ServerProcess:
             "HARVESTGPU_MONITOR_INTERVAL_S": "0.2",
             "HARVESTGPU_MOCK_BOOT_SECONDS": "0.5",
             "HARVESTGPU_LOG_LEVEL": "info",
+            "HARVESTGPU_RATE_LIMIT_ENABLED": "false",  # limits have their own tests
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> ServerProcess:
+    def start(self, *, no_workers: bool = False) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         code = (
             "from harvestgpu.server.cli_commands import server; "
-            f"server('127.0.0.1', {self.port}, {str(self.data_dir)!r}, False)"
+            f"server('127.0.0.1', {self.port}, {str(self.data_dir)!r}, {no_workers})"
         )
         self.proc = subprocess.Popen([sys.executable, "-c", code], env=self.env, stdout=log, stderr=log)
         wait_for_sync(self._healthy, timeout=30, what=f"server on {self.base_url} (log: {self.log_path})")
@@ -70,3 +71,23 @@ class ServerProcess:
 
     def client(self, **kw: Any) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=30, **kw)
+
+
+class WorkerProcess:
+    """`harvestgpu worker`: the job engine, sweeps and deliveries without the API."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str], name: str) -> None:
+        self.log_path = data_dir.parent / f"worker-{name}.log"
+        code = f"from harvestgpu.server.cli_commands import worker; worker({str(data_dir)!r})"
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code], env={**os.environ, **env}, stdout=log, stderr=log
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
