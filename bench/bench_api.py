@@ -23,11 +23,16 @@ def main(seconds: int = 8) -> None:
     proc, url, data_dir = start_harvestgpu({"HARVESTGPU_MOCK_JOB_SECONDS": "1"})
     try:
         wait_healthy(f"http://127.0.0.1:{port}/const")
-        reg = httpx.post(f"{url}/api/v1/auth/register", json={"email": "bench@example.com", "password": "benchpass"})
+        reg = httpx.post(
+            f"{url}/api/v1/auth/register", json={"email": "bench@example.com", "password": "benchpass"}
+        )
         headers = {"Authorization": f"Bearer {reg.json()['data']['api_key']}"}
         job = httpx.post(f"{url}/api/v1/jobs", headers=headers, json={"gpu": "H100"}).json()["data"]
         for _ in range(100):
-            if httpx.get(f"{url}/api/v1/jobs/{job['id']}", headers=headers).json()["data"]["status"] == "completed":
+            if (
+                httpx.get(f"{url}/api/v1/jobs/{job['id']}", headers=headers).json()["data"]["status"]
+                == "completed"
+            ):
                 break
             time.sleep(0.1)
         wrk(f"{url}/api/v1/jobs/{job['id']}", headers, seconds=2)  # warm up

@@ -36,8 +36,16 @@ def wait_healthy(url: str, timeout: float = 30) -> None:
 def start_harvestgpu(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str, Path]:
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="hg-bench-"))
-    code = f"from harvestgpu.server.cli_commands import server; server('127.0.0.1', {port}, {str(data_dir)!r}, False)"
-    full_env = {**os.environ, "HARVESTGPU_LOG_LEVEL": "warning", "HARVESTGPU_SECRET_KEY": "bench", **(env or {})}
+    code = (
+        "from harvestgpu.server.cli_commands import server; "
+        f"server('127.0.0.1', {port}, {str(data_dir)!r}, False)"
+    )
+    full_env = {
+        **os.environ,
+        "HARVESTGPU_LOG_LEVEL": "warning",
+        "HARVESTGPU_SECRET_KEY": "bench",
+        **(env or {}),
+    }
     proc = subprocess.Popen([sys.executable, "-c", code], env=full_env)
     url = f"http://127.0.0.1:{port}"
     wait_healthy(url + "/healthz")
