@@ -1,0 +1,1 @@
+"""The ``harvestgpu`` command-line tool (Typer + Rich), built on the SDK."""
