@@ -152,6 +152,24 @@ def work() -> None:
     _server_commands().worker()
 
 
+admin_app = typer.Typer(
+    help="Operator commands; they use the server's settings and database directly.", no_args_is_help=True
+)
+
+
+@admin_app.command("set-plan")
+def admin_set_plan(
+    email: Annotated[str, typer.Argument(help="The account's email address.")],
+    plan: Annotated[str, typer.Argument(help="free, payg or enterprise.")],
+) -> None:
+    """Change an account's plan, and so its rate limits."""
+    _server_commands().admin_set_plan(email, plan)
+    typer.echo(f"{email} is now on the {plan} plan")
+
+
+app.add_typer(admin_app, name="admin")
+
+
 def main() -> None:
     """Console-script entry point (``harvestgpu``) and ``python -m harvestgpu``."""
     app(prog_name="harvestgpu")

@@ -18,7 +18,7 @@ def wrap_command(command: str | None) -> list[str]:
     """argv for the container: ``sh -c '<script>'`` running the command then the sentinel."""
     user = command if command and command.strip() else "true"
     script = (
-        f"( {user} ); rc=$?; echo \"{EXIT_SENTINEL}$rc\"; "
+        f'( {user} ); rc=$?; echo "{EXIT_SENTINEL}$rc"; '
         # Idle so the cloud does not restart the container before we terminate it.
         "while true; do sleep 3600; done"
     )

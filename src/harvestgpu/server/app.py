@@ -19,6 +19,7 @@ from harvestgpu.server.context import AppContext
 from harvestgpu.server.db import run_migrations
 from harvestgpu.server.errors import ApiError
 from harvestgpu.server.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from harvestgpu.server.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from harvestgpu.server.settings import Settings
 
 log = logging.getLogger("harvestgpu")
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool | None = N
         await asyncio.to_thread(run_migrations, settings.effective_database_url)
         ctx = AppContext.build(settings)
         app.state.ctx = ctx
+        app.state.rate_limiter = RateLimiter(settings)
         stopping = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         if workers_on:
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool | None = N
             for t in tasks:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(t, timeout=15)
+            await app.state.rate_limiter.close()
             await ctx.close()
 
     app = FastAPI(
@@ -112,15 +115,17 @@ def create_app(settings: Settings | None = None, *, run_workers: bool | None = N
         log.exception("unhandled error on %s %s", req.method, req.url.path)
         return error_response(500, "Internal server error")
 
-    from harvestgpu.server.api import agent, auth, health, jobs, providers
+    from harvestgpu.server.api import agent, auth, billing, health, jobs, providers, webhooks
 
-    for module in (health, auth, jobs, providers, agent):
+    # Routes are matched in order: the hot job reads come first.
+    for module in (jobs, auth, providers, health, agent, billing, webhooks):
         app.include_router(module.router)
     from harvestgpu.server.web import router as dashboard_router
 
     app.include_router(dashboard_router)
     openapi.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.state.settings = settings
     return app

@@ -64,3 +64,39 @@ async def _run_worker(settings: Settings) -> None:
     await stopping.wait()
     await asyncio.gather(*tasks, return_exceptions=True)
     await ctx.close()
+
+
+def admin_set_plan(email: str, plan: str) -> None:
+    """`harvestgpu admin set-plan EMAIL PLAN`: change a user's plan (and so their rate limits).
+
+    Servers that cached the user's identity apply the new plan within about half a minute.
+    """
+    from harvestgpu.errors import HarvestGPUError
+    from harvestgpu.server.ratelimit import PLANS
+
+    if plan not in PLANS:
+        raise HarvestGPUError(f"Unknown plan '{plan}'; plans are: {', '.join(PLANS)}")
+    settings = _settings()
+    if settings.is_sqlite and not settings.sqlite_path.exists():
+        raise HarvestGPUError(
+            f"No database at {settings.sqlite_path}: set HARVESTGPU_DATA_DIR (or HARVESTGPU_DATABASE_URL) "
+            "as for the server"
+        )
+    if not asyncio.run(_set_plan(settings, email.strip().lower(), plan)):
+        raise HarvestGPUError(f"No account with email '{email}'")
+
+
+async def _set_plan(settings: Settings, email: str, plan: str) -> bool:
+    from sqlalchemy import update
+
+    from harvestgpu.server import orm
+    from harvestgpu.server.db import Database, run_migrations
+
+    await asyncio.to_thread(run_migrations, settings.effective_database_url)
+    db = Database(settings.effective_database_url)
+    try:
+        async with db.write() as conn:
+            result = await conn.execute(update(orm.users).where(orm.users.c.email == email).values(plan=plan))
+        return bool(result.rowcount)
+    finally:
+        await db.dispose()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import random
+import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send

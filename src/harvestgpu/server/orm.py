@@ -111,6 +111,7 @@ class JobRow(Base):
     priority: Mapped[str] = mapped_column(String(16))
     budget_max_per_hour: Mapped[float | None] = mapped_column(Float)
     max_duration_hours: Mapped[float | None] = mapped_column(Float)
+    max_total_cost: Mapped[float | None] = mapped_column(Float)  # USD; the job is stopped when reached
     cost_per_hour: Mapped[float | None] = mapped_column(Float)
     total_cost: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime]
@@ -174,3 +175,76 @@ class OrphanTerminationRow(Base):
 
 
 orphan_terminations: Table = OrphanTerminationRow.__table__  # type: ignore[assignment]
+
+
+class UsageRecordRow(Base):
+    """What one job cost: written in the transaction that ends the job (services/job_events.py)."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (Index("ix_usage_records_user_ended", "user_id", "ended_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    job_id: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # completed | failed | stopped
+    provider: Mapped[str] = mapped_column(String(20))
+    gpu_type: Mapped[str] = mapped_column(String(64))
+    gpu_count: Mapped[int] = mapped_column(Integer)
+    cost_per_hour: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime]
+    hours: Mapped[float] = mapped_column(Float)
+    cost: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime]
+
+
+class SpendLimitRow(Base):
+    """A user's monthly spend limit (USD, calendar month UTC)."""
+
+    __tablename__ = "spend_limits"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    monthly_limit: Mapped[float] = mapped_column(Float)
+    # The month ("2026-04") for which budget.exceeded was already sent, so it is sent once.
+    alerted_period: Mapped[str | None] = mapped_column(String(7))
+    updated_at: Mapped[datetime]
+
+
+class WebhookRow(Base):
+    __tablename__ = "webhooks"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    secret_ciphertext: Mapped[str] = mapped_column(Text)  # AES-GCM under the master key
+    created_at: Mapped[datetime]
+
+
+class WebhookDeliveryRow(Base):
+    """The webhook outbox: one row per (event, webhook), claimed by the delivery worker with a lease."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(40))  # the same for every webhook and re-send of an event
+    event: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)  # the exact JSON body that is sent and signed
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None]
+
+
+usage_records: Table = UsageRecordRow.__table__  # type: ignore[assignment]
+spend_limits: Table = SpendLimitRow.__table__  # type: ignore[assignment]
+webhooks: Table = WebhookRow.__table__  # type: ignore[assignment]
+webhook_deliveries: Table = WebhookDeliveryRow.__table__  # type: ignore[assignment]

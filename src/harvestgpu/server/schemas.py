@@ -47,6 +47,7 @@ class JobSubmitRequest(_Strict):
     command: str | None = Field(default=None, max_length=20_000)
     budget_max_per_hour: float | None = Field(default=None, gt=0, le=10_000)
     max_duration_hours: float | None = Field(default=None, gt=0, le=720)
+    max_total_cost: float | None = Field(default=None, gt=0, le=1_000_000)  # USD for the whole job
     priority: Literal["cost", "speed", "availability"] = "cost"
     gpu_count: int = Field(default=1, ge=1, le=16)
     provider: str | None = None

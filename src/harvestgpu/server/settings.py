@@ -52,6 +52,23 @@ class Settings(BaseSettings):
 
     cors_origins: list[str] = Field(default_factory=list)
 
+    # Rate limits (per plan, SPEC "Rate Limits"); counters live in Redis when redis_url is set.
+    rate_limit_enabled: bool = True
+    redis_key_prefix: str = "harvestgpu"
+    # Per client address, in the `limits` library's notation ("10/minute;100/hour").
+    login_rate_limit: str = "10/minute;100/hour"
+    register_rate_limit: str = "10/minute;50/hour"
+
+    # Webhooks
+    webhook_allow_private: bool = False  # allow loopback/private/link-local targets (local testing)
+    webhook_timeout_s: float = 10.0
+    webhook_concurrency: int = 16  # deliveries in flight per worker process
+    webhook_per_endpoint: int = 4  # of which at most this many to one webhook
+    webhook_retry_base_s: float = 30.0  # first retry delay; doubles per attempt, with jitter
+    webhook_retry_max_s: float = 3600.0
+    webhook_max_age_hours: float = 24.0  # retried for this long, then marked failed
+    webhook_poll_interval_s: float = 1.0
+
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "harvestgpu.sqlite3"

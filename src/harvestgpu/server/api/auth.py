@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from harvestgpu.server.api.deps import Ctx, User, ok
+from harvestgpu.server.ratelimit import client_address, limiter_of
 from harvestgpu.server.schemas import ApiKeyCreateRequest, LoginRequest, RegisterRequest
 from harvestgpu.server.services import accounts
 
@@ -11,12 +12,14 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 @router.post("/register", status_code=201, summary="Create an account and get an API key")
-async def register(body: RegisterRequest, ctx: Ctx) -> JSONResponse:
+async def register(body: RegisterRequest, ctx: Ctx, request: Request) -> JSONResponse:
+    await limiter_of(request).check_address("register", client_address(request))
     return ok(await accounts.register(ctx, body.email, body.password, body.company), 201)
 
 
 @router.post("/login", summary="Log in and get a JWT")
-async def login(body: LoginRequest, ctx: Ctx) -> JSONResponse:
+async def login(body: LoginRequest, ctx: Ctx, request: Request) -> JSONResponse:
+    await limiter_of(request).check_address("login", client_address(request))
     return ok(await accounts.login(ctx, body.email, body.password))
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from harvestgpu.server.app import ctx_of
 from harvestgpu.server.context import AppContext
+from harvestgpu.server.ratelimit import limit_request
 from harvestgpu.server.services import accounts
 from harvestgpu.server.services.accounts import AuthUser
 
@@ -27,14 +28,18 @@ def _token(request: Request) -> str:
 # No security sub-dependencies here: they cost more than the whole lookup on the hot path.
 # The OpenAPI document declares the schemes instead (app.py, _openapi_with_security).
 async def current_user(request: Request) -> AuthUser:
-    return await accounts.authenticate(ctx_of(request), _token(request))
+    user = await accounts.authenticate(ctx_of(request), _token(request))
+    await limit_request(request, user)
+    return user
 
 
 async def optional_user(request: Request) -> AuthUser | None:
     token = _token(request)
     if not token:
         return None
-    return await accounts.authenticate(ctx_of(request), token)
+    user = await accounts.authenticate(ctx_of(request), token)
+    await limit_request(request, user)
+    return user
 
 
 async def get_ctx(request: Request) -> AppContext:  # async: a sync dependency costs a thread hop

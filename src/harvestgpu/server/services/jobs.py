@@ -19,7 +19,7 @@ from harvestgpu.server.context import AppContext
 from harvestgpu.server.errors import BadRequest, Conflict, NoCapacity, NotFound
 from harvestgpu.server.schemas import JobSubmitRequest
 from harvestgpu.server.security import new_id
-from harvestgpu.server.services import job_events
+from harvestgpu.server.services import budgets, job_events
 from harvestgpu.server.services.accounts import AuthUser
 from harvestgpu.server.services.job_views import billed_hours, cost_so_far, job_out
 from harvestgpu.server.services.pricing import gather_offers
@@ -61,6 +61,7 @@ async def submit(
     selector = gpus.parse(req.gpu)
     if selector is None:
         raise BadRequest(f"Unknown GPU '{req.gpu}'. Known GPUs: {', '.join(gpus.known_names())}")
+    left_this_month = await budgets.left_this_month(ctx, user.id)
 
     offer_set = await gather_offers(ctx, user.id, requested=req.provider, gpu_count=req.gpu_count)
     if req.provider and registry.is_real(req.provider) and req.provider not in offer_set.key_ids:
@@ -80,6 +81,7 @@ async def submit(
         failing = [f"{r.provider}: {r.error}" for r in offer_set.results if r.error]
         extra = f" (provider errors: {'; '.join(failing)})" if failing else ""
         raise NoCapacity(result.summary() + extra)
+    affordable = budgets.affordable_candidates(req, result.candidates, left_this_month)
 
     candidates = [
         {
@@ -99,7 +101,7 @@ async def submit(
             "observed_at": c.offer.observed_at.isoformat(),
             "key_id": offer_set.key_ids.get(c.offer.provider),
         }
-        for c in result.candidates
+        for c in affordable
     ]
     rejected = result.rejection_counts()
     job_id = new_id()
@@ -119,6 +121,7 @@ async def submit(
         env_keys=sorted(env),
         budget_max_per_hour=req.budget_max_per_hour,
         max_duration_hours=req.max_duration_hours,
+        max_total_cost=req.max_total_cost,
         total_cost=0.0,
         created_at=now,
         candidates=candidates,

@@ -9,6 +9,7 @@ import logging
 from harvestgpu.server.context import AppContext
 from harvestgpu.server.workers.engine import JobEngine
 from harvestgpu.server.workers.orphans import sweep_once
+from harvestgpu.server.workers.webhooks import WebhookWorker
 
 log = logging.getLogger("harvestgpu.workers")
 
@@ -30,4 +31,5 @@ def start_workers(ctx: AppContext, stopping: asyncio.Event) -> list[asyncio.Task
     return [
         asyncio.create_task(engine.run_forever(stopping), name="job-engine"),
         asyncio.create_task(orphan_loop(ctx, stopping), name="orphan-sweep"),
+        asyncio.create_task(WebhookWorker(ctx).run_forever(stopping), name="webhook-delivery"),
     ]

@@ -18,7 +18,7 @@ from harvestgpu.providers.errors import (
 )
 from harvestgpu.providers.types import AgentConfig, Instance, InstanceState, LaunchSpec, Offer
 from harvestgpu.server.context import AppContext
-from harvestgpu.server.services import provider_keys
+from harvestgpu.server.services import budgets, provider_keys
 from harvestgpu.server.services.job_views import billed_hours
 from harvestgpu.server.ssh_keys import load_or_create_public_key
 from harvestgpu.server.workers import lease
@@ -270,6 +270,8 @@ class JobSteps:
             )
         elif inst.state in _ENDED:
             values.update(self._ended(job, started, now, "failed", self._lost_text(job, inst), None))
+        elif budget_stop := await budgets.stop_reason(self.ctx, job, started, now):
+            values.update(self._ended(job, started, now, "failed", budget_stop, None))
         elif self._over_duration(job, started, now):
             hours = job["max_duration_hours"]
             values.update(
@@ -290,6 +292,9 @@ class JobSteps:
             values["next_run_at"] = now + timedelta(
                 seconds=s.monitor_interval_s if started else min(1.0, s.monitor_interval_s)
             )
+            cap_at = budgets.cap_reached_at(job, started)
+            if cap_at is not None:  # look again the moment max_total_cost is reached
+                values["next_run_at"] = max(now, min(values["next_run_at"], cap_at))
         await self._apply(job, values, log_lines=new_lines)
 
     @staticmethod
