@@ -41,6 +41,8 @@ def make_settings(tmp_path: Path, database_url: str = "", **overrides: Any) -> S
         run_workers=False,
         orphan_sweep_interval_s=3600,
         provider_timeout_s=5.0,
+        # The fixtures poll far faster than any plan allows; the limits have their own tests.
+        rate_limit_enabled=False,
     )
     base.update(overrides)
     return Settings(**base)

@@ -49,6 +49,7 @@ class JobOut(BaseModel):
     priority: Priority = "cost"
     budget_max_per_hour: float | None = None
     max_duration_hours: float | None = None
+    max_total_cost: float | None = None
     cost_per_hour: float | None = None
     total_cost: float = 0.0
     created_at: datetime

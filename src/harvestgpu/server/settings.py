@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,8 +48,6 @@ class Settings(BaseSettings):
     lambda_api_url: str = "https://cloud.lambda.ai"
     vastai_api_url: str = "https://console.vast.ai"
     tensordock_api_url: str = "https://dashboard.tensordock.com"
-
-    cors_origins: list[str] = Field(default_factory=list)
 
     # Rate limits (per plan, SPEC "Rate Limits"); counters live in Redis when redis_url is set.
     rate_limit_enabled: bool = True

@@ -62,8 +62,8 @@ async def start_job(
 async def change(api: Api, job_id: str, status: str, **values: Any) -> None:
     async with api.ctx.db.write() as conn:
         old = (await conn.execute(select(J.status).where(J.id == job_id))).scalar_one()
-        await job_events.on_status_change(conn, job_id, old, status)
         await conn.execute(update(orm.jobs).where(J.id == job_id).values(status=status, **values))
+        await job_events.on_status_change(conn, job_id, old)
 
 
 async def end_job(api: Api, job_id: str, status: str, ended: str) -> None:
@@ -181,9 +181,9 @@ async def test_a_rolled_back_job_end_leaves_no_usage_record(api: Api) -> None:
     job_id = await start_job(api, user_id, "2026-04-01T10:00:00", 2.0)
     with pytest.raises(RuntimeError):
         async with api.ctx.db.write() as conn:
-            await job_events.on_status_change(conn, job_id, "running", "completed")
             await conn.execute(update(orm.jobs).where(J.id == job_id).values(status="completed"))
-            raise RuntimeError("the transaction fails after the change was announced")
+            await job_events.on_status_change(conn, job_id, "running")
+            raise RuntimeError("the transaction fails after the change was recorded")
     assert (await usage.history(api.ctx, user_id, limit=10, offset=0))["total"] == 0
     await end_job(api, job_id, "completed", "2026-04-01T11:00:00")
     [record] = (await usage.history(api.ctx, user_id, limit=10, offset=0))["records"]

@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from harvestgpu.models.jobs import TERMINAL_STATUSES
 from harvestgpu.server.api.deps import Ctx, User, ok
 from harvestgpu.server.context import AppContext
-from harvestgpu.server.errors import TooManyRequests
 from harvestgpu.server.ratelimit import limiter_of
 from harvestgpu.server.schemas import JobSubmitRequest
 from harvestgpu.server.services import jobs as job_service
@@ -32,22 +31,7 @@ async def submit(
     request: Request,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    limiter = limiter_of(request)
-    try:
-        took_slot = await limiter.take_job_slot(user)
-    except TooManyRequests:
-        # A retry of a submit that already made its job gets that job, not the limit.
-        digest = job_service.request_hash(body)
-        replay = idempotency_key and await job_service._existing_for_key(ctx, user, idempotency_key, digest)
-        if replay:
-            return ok(replay, 200)
-        raise
-    created = False
-    try:
-        job, created = await job_service.submit(ctx, user, body, idempotency_key)
-    finally:
-        if took_slot and not created:  # refused, or a replay of an Idempotency-Key: no new job
-            await limiter.return_job_slot(user)
+    job, created = await job_service.submit_within_plan(ctx, limiter_of(request), user, body, idempotency_key)
     return ok(job, 201 if created else 200)
 
 

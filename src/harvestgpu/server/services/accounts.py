@@ -165,11 +165,25 @@ async def _touch_key(ctx: AppContext, key_id: str | None) -> None:
 
 async def me(ctx: AppContext, user: AuthUser) -> dict[str, Any]:
     from harvestgpu.server.services import jobs as job_service
+    from harvestgpu.server.services import usage
 
     row = await ctx.db.fetch_one(select(orm.users).where(orm.users.c.id == user.id))
     if row is None:
         raise Unauthorized("Invalid or expired token")
-    usage = await job_service.month_usage(ctx, user.id)
+    month = await usage.current_usage(ctx, user.id)
+    summary = {
+        k: month[k]
+        for k in (
+            "period",
+            "total_cost",
+            "hours",
+            "gpu_hours",
+            "jobs",
+            "running_jobs",
+            "monthly_limit",
+            "remaining",
+        )
+    }
     active = await job_service.active_jobs(ctx, user.id)
     return {
         "user_id": row["id"],
@@ -177,7 +191,7 @@ async def me(ctx: AppContext, user: AuthUser) -> dict[str, Any]:
         "company": row["company"],
         "plan": row["plan"],
         "created_at": row["created_at"],
-        "usage": usage,
+        "usage": summary,
         "active_jobs": active,
     }
 

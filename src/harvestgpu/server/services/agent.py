@@ -51,7 +51,6 @@ async def report_exit(ctx: AppContext, job_id: str, exit_code: int) -> dict[str,
             raise NotFound("Job not found")
         if job.status not in TERMINAL_STATUSES:
             new_status = "completed" if exit_code == 0 else "failed"
-            await job_events.on_status_change(conn, job_id, job.status, new_status)
             await conn.execute(
                 update(orm.jobs)
                 .where(J.id == job_id)
@@ -66,5 +65,6 @@ async def report_exit(ctx: AppContext, job_id: str, exit_code: int) -> dict[str,
                     updated_at=now,
                 )
             )
+            await job_events.on_status_change(conn, job_id, job.status)
     ctx.engine_wakeup.set()
     return {"recorded": True}

@@ -53,6 +53,7 @@ def job_out(row: Mapping[Any, Any], *, with_routing: bool = True) -> dict[str, A
         "priority": row["priority"],
         "budget_max_per_hour": row["budget_max_per_hour"],
         "max_duration_hours": row["max_duration_hours"],
+        "max_total_cost": row["max_total_cost"],
         "cost_per_hour": row["cost_per_hour"],
         "total_cost": round(cost_so_far(row), 6),
         "created_at": _iso(row["created_at"]),

@@ -16,12 +16,13 @@ from harvestgpu.models.jobs import TERMINAL_STATUSES
 from harvestgpu.providers import registry
 from harvestgpu.server import orm
 from harvestgpu.server.context import AppContext
-from harvestgpu.server.errors import BadRequest, Conflict, NoCapacity, NotFound
+from harvestgpu.server.errors import BadRequest, Conflict, NoCapacity, NotFound, TooManyRequests
+from harvestgpu.server.ratelimit import RateLimiter
 from harvestgpu.server.schemas import JobSubmitRequest
 from harvestgpu.server.security import new_id
 from harvestgpu.server.services import budgets, job_events
 from harvestgpu.server.services.accounts import AuthUser
-from harvestgpu.server.services.job_views import billed_hours, cost_so_far, job_out
+from harvestgpu.server.services.job_views import billed_hours, job_out
 from harvestgpu.server.services.pricing import gather_offers
 
 MAX_STORED_CANDIDATES = 25
@@ -38,7 +39,7 @@ def request_hash(req: JobSubmitRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _existing_for_key(ctx: AppContext, user: AuthUser, key: str, digest: str) -> dict[str, Any] | None:
+async def existing_for_key(ctx: AppContext, user: AuthUser, key: str, digest: str) -> dict[str, Any] | None:
     row = await ctx.db.fetch_one(select(orm.jobs).where(J.user_id == user.id, J.idempotency_key == key))
     if row is None:
         return None
@@ -55,7 +56,7 @@ async def submit(
     if idempotency_key:
         if len(idempotency_key) > 200:
             raise BadRequest("Idempotency-Key must be at most 200 characters")
-        existing = await _existing_for_key(ctx, user, idempotency_key, digest)
+        existing = await existing_for_key(ctx, user, idempotency_key, digest)
         if existing is not None:
             return existing, False
     selector = gpus.parse(req.gpu)
@@ -139,7 +140,7 @@ async def submit(
     except IntegrityError:
         # A concurrent submit with the same Idempotency-Key won the race: answer with its job.
         if idempotency_key:
-            existing = await _existing_for_key(ctx, user, idempotency_key, digest)
+            existing = await existing_for_key(ctx, user, idempotency_key, digest)
             if existing is not None:
                 return existing, False
         raise
@@ -147,6 +148,30 @@ async def submit(
     stored = await ctx.db.fetch_one_hot(_JOB_BY_ID, {"job_id": job_id, "user_id": user.id})
     assert stored is not None
     return job_out(stored), True
+
+
+async def submit_within_plan(
+    ctx: AppContext, limiter: RateLimiter, user: AuthUser, req: JobSubmitRequest, idempotency_key: str | None
+) -> tuple[dict[str, Any], bool]:
+    """Submit taking one of the plan's jobs per hour, given back when no new job came of it.
+
+    A retry of a submit that already made its job (same Idempotency-Key and body) gets that
+    job even when the account is at its limit.
+    """
+    try:
+        took_slot = await limiter.take_job_slot(user)
+    except TooManyRequests:
+        replay = idempotency_key and await existing_for_key(ctx, user, idempotency_key, request_hash(req))
+        if replay:
+            return replay, False
+        raise
+    created = False
+    try:
+        job, created = await submit(ctx, user, req, idempotency_key)
+    finally:
+        if took_slot and not created:  # refused, or a replay: no new job
+            await limiter.return_job_slot(user)
+    return job, created
 
 
 async def get_row(ctx: AppContext, user: AuthUser, job_id: str) -> Mapping[str, Any]:
@@ -215,7 +240,6 @@ async def stop(ctx: AppContext, user: AuthUser, job_id: str) -> dict[str, Any]:
         if job["status"] in TERMINAL_STATUSES:
             raise BadRequest(f"Job is already {job['status']}; nothing to stop")
         total = round((job["cost_per_hour"] or 0.0) * billed_hours(job["started_at"], now), 6)
-        await job_events.on_status_change(conn, job_id, job["status"], "stopped")
         await conn.execute(
             update(orm.jobs)
             .where(J.id == job_id)
@@ -230,6 +254,7 @@ async def stop(ctx: AppContext, user: AuthUser, job_id: str) -> dict[str, Any]:
                 updated_at=now,
             )
         )
+        await job_events.on_status_change(conn, job_id, job["status"])
     ctx.engine_wakeup.set()
     return await get(ctx, user, job_id)
 
@@ -255,41 +280,6 @@ async def log_lines(ctx: AppContext, job_id: str, offset: int, limit: int = 5000
         select(L.line).where(L.job_id == job_id, L.seq >= offset).order_by(L.seq).limit(limit)
     )
     return [r["line"] for r in rows]
-
-
-async def month_usage(ctx: AppContext, user_id: str) -> dict[str, Any]:
-    now = _now()
-    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    async with ctx.db.read() as conn:
-        ended = (
-            await conn.execute(
-                select(func.coalesce(func.sum(J.total_cost), 0.0), func.count())
-                .select_from(orm.jobs)
-                .where(J.user_id == user_id, J.created_at >= start)
-            )
-        ).one()
-        running = (
-            await conn.execute(
-                select(J.status, J.cost_per_hour, J.total_cost, J.started_at, J.gpu_count).where(
-                    J.user_id == user_id, J.status == "running"
-                )
-            )
-        ).all()
-        hours_rows = (
-            await conn.execute(
-                select(J.started_at, J.ended_at, J.gpu_count).where(
-                    J.user_id == user_id, J.created_at >= start, J.started_at.is_not(None)
-                )
-            )
-        ).all()
-    running_cost = sum(cost_so_far(r._mapping, now) for r in running)
-    gpu_hours = sum(billed_hours(r.started_at, r.ended_at, now) * r.gpu_count for r in hours_rows)
-    return {
-        "period": start.strftime("%Y-%m"),
-        "total_cost": round(float(ended[0]) + running_cost, 6),
-        "jobs": int(ended[1]),
-        "gpu_hours": round(gpu_hours, 4),
-    }
 
 
 async def active_jobs(ctx: AppContext, user_id: str) -> list[dict[str, Any]]:

@@ -114,15 +114,10 @@ def _service_error_field(exc: ApiError, form: JobSubmitRequest) -> str:
 async def _submit_within_plan(
     request: Request, user: AuthUser, form: JobSubmitRequest, submit_token: str | None
 ) -> dict[str, Any]:
-    """Submit as the API does: one of the plan's jobs per hour, given back if no job came of it."""
-    limiter = limiter_of(request)
-    took_slot = await limiter.take_job_slot(user)
-    created = False
-    try:
-        job, created = await job_service.submit(ctx_of(request), user, form, submit_token)
-    finally:
-        if took_slot and not created:
-            await limiter.return_job_slot(user)
+    """Submit exactly as the API does (the plan's jobs per hour included)."""
+    job, _created = await job_service.submit_within_plan(
+        ctx_of(request), limiter_of(request), user, form, submit_token
+    )
     return job
 
 

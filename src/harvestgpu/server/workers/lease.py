@@ -119,10 +119,10 @@ async def apply(
             )
             values["log_count"] = start + len(log_lines)
         values["updated_at"] = now
-        new_status = values.get("status")
-        if new_status is not None and new_status != cur.status:
-            await job_events.on_status_change(conn, job_id, cur.status, new_status)
         if release:
             values.update(lease_owner=None, lease_token=None, lease_expires_at=None)
         await conn.execute(update(orm.jobs).where(J.id == job_id, J.lease_token == token).values(**values))
+        new_status = values.get("status")
+        if new_status is not None and new_status != cur.status:
+            await job_events.on_status_change(conn, job_id, cur.status)
     return True
