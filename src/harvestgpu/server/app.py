@@ -123,6 +123,8 @@ def create_app(settings: Settings | None = None, *, run_workers: bool | None = N
     from harvestgpu.server.web import router as dashboard_router
 
     app.include_router(dashboard_router)
+    # Plain Starlette routes for the hottest reads go first (see api/jobs.py get_job_fast).
+    app.router.routes[0:0] = jobs.hot_routes
     openapi.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitHeadersMiddleware)

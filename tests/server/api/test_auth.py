@@ -100,6 +100,7 @@ async def test_me_with_api_key_header_variants(api: Api) -> None:
 async def test_bad_or_absent_credentials_are_401(api: Api, headers: dict[str, str]) -> None:
     error(await api.client.get("/api/v1/auth/me", headers=headers), 401)
     error(await api.client.get("/api/v1/jobs", headers=headers), 401)
+    error(await api.client.get("/api/v1/jobs/any-job-id", headers=headers), 401)
 
 
 async def test_extra_api_keys_create_list_revoke(api: Api) -> None:

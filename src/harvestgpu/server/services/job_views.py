@@ -8,6 +8,13 @@ from typing import Any
 
 from harvestgpu.models.jobs import TERMINAL_STATUSES
 
+# Job columns job_out() reads.
+VIEW_FIELDS = (
+    *("id", "status", "gpu", "gpu_type", "gpu_count", "provider", "region", "image", "command", "priority"),
+    *("budget_max_per_hour", "max_duration_hours", "max_total_cost", "cost_per_hour", "total_cost"),
+    *("created_at", "started_at", "ended_at", "exit_code", "error", "env_keys", "instance_id"),
+    *("candidates", "attempts", "rejected"),
+)
 _CANDIDATE_FIELDS = (
     "rank",
     "provider",

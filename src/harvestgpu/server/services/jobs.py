@@ -22,12 +22,14 @@ from harvestgpu.server.schemas import JobSubmitRequest
 from harvestgpu.server.security import new_id
 from harvestgpu.server.services import budgets, job_events
 from harvestgpu.server.services.accounts import AuthUser
-from harvestgpu.server.services.job_views import billed_hours, job_out
+from harvestgpu.server.services.job_views import VIEW_FIELDS, billed_hours, job_out
 from harvestgpu.server.services.pricing import gather_offers
 
 MAX_STORED_CANDIDATES = 25
 J = orm.jobs.c
-_JOB_BY_ID = select(orm.jobs).where(J.id == bindparam("job_id"), J.user_id == bindparam("user_id"))
+# Only what a job response (and the logs endpoints) need: every column read is decoded.
+_VIEW_COLUMNS = [J[name] for name in (*VIEW_FIELDS, "phase", "logs_available")]
+_JOB_BY_ID = select(*_VIEW_COLUMNS).where(J.id == bindparam("job_id"), J.user_id == bindparam("user_id"))
 
 
 def _now() -> datetime:
