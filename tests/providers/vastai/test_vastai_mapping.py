@@ -107,7 +107,7 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
     now = datetime(2026, 8, 20, 12, 0, 0, tzinfo=UTC)
 
     assert retry_after_seconds("3") == 3.0
-    assert retry_after_seconds("Thu, 20 Aug 2026 12:00:07 GMT", now=now) == pytest.approx(7.0)
+    assert retry_after_seconds("Thu, 20 Aug 2026 12:00:07 GMT", now=now.timestamp()) == pytest.approx(7.0)
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from harvestgpu.http_headers import parse_retry_after
 from harvestgpu.providers.errors import (
     NoCapacityError,
     ProviderAuthError,
@@ -42,6 +41,9 @@ _MAX_ECHOED_BODY = 200
 # The account exists and the key works, but billing blocks launches: stop using this account.
 _BILLING_CODES = frozenset({"global/account-inactive", "global/invalid-address", "global/quota-exceeded"})
 _TRANSIENT_CODES = frozenset({"global/internal-error", "global/unknown"})
+
+
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class LambdaNotFoundError(ProviderBadRequestError):
@@ -120,26 +122,6 @@ def classify_error(
     if status >= 500 or status == 408 or code in _TRANSIENT_CODES or code.startswith("provider/"):
         return ProviderTransientError(PROVIDER, text, status=status, retry_after=retry_after)
     return ProviderBadRequestError(PROVIDER, text, status=status)
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
-
-
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class LambdaClient:

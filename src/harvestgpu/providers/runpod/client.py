@@ -12,13 +12,13 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from harvestgpu.http_headers import parse_retry_after
 from harvestgpu.providers.errors import (
     NoCapacityError,
     ProviderAuthError,
@@ -29,7 +29,6 @@ from harvestgpu.providers.errors import (
     RateLimitedError,
     redact,
 )
-from harvestgpu.providers.types import utcnow
 
 PROVIDER = "runpod"
 log = logging.getLogger(__name__)
@@ -306,22 +305,6 @@ def problem_text(body: bytes, status: int) -> str:
         if parts:
             return _shorten(": ".join(parts))
     return _shorten(raw) if raw else f"HTTP {status} with no body"
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from ``Retry-After`` (integer seconds per the spec; HTTP-date tolerated)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - utcnow()).total_seconds())
 
 
 def _shorten(text: str, limit: int = 300) -> str:

@@ -9,9 +9,7 @@ unwrapping the several envelopes TensorDock is known to use for the same object.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from harvestgpu.http_headers import parse_retry_after as retry_after_seconds
 from harvestgpu.providers.errors import (
     NoCapacityError,
     ProviderAuthError,
@@ -115,21 +114,6 @@ def classify(status: int, message: str, *, retry_after: float | None = None) -> 
     return ProviderBadRequestError(
         SLUG, f"TensorDock refused the request (HTTP {status}): {message}", status=status
     )
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def unwrap_object(body: Any) -> dict[str, Any] | None:

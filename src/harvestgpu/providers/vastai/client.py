@@ -13,12 +13,11 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from harvestgpu.http_headers import parse_retry_after as retry_after_seconds
 from harvestgpu.providers.errors import (
     NoCapacityError,
     ProviderAuthError,
@@ -66,23 +65,6 @@ def error_fields(body: Any) -> tuple[str, str]:
         message = body.get("msg") or body.get("message") or body.get("detail") or code
         return code, str(message)
     return "", str(body or "").strip()
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def classify(op: str, status: int, body: Any, *, secret: str | None) -> ProviderError:
