@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -24,6 +25,8 @@ class AppContext:
     offer_cache: OfferCache
     # Set when a job becomes due so the engine does not wait for its next poll.
     engine_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # (expires at, stats by provider) cached by services/provider_stats.py
+    provider_stats_cache: tuple[float, dict[str, Any]] | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> AppContext:

@@ -24,6 +24,7 @@ from harvestgpu.server.services import budgets, job_events
 from harvestgpu.server.services.accounts import AuthUser
 from harvestgpu.server.services.job_views import VIEW_FIELDS, billed_hours, job_out
 from harvestgpu.server.services.pricing import gather_offers
+from harvestgpu.server.services.provider_stats import provider_stats
 
 MAX_STORED_CANDIDATES = 25
 J = orm.jobs.c
@@ -78,6 +79,7 @@ async def submit(
             provider=req.provider,
         ),
         offer_set.offers,
+        stats=await provider_stats(ctx) if req.priority != "cost" else None,
         max_candidates=MAX_STORED_CANDIDATES,
     )
     if not result.candidates:
