@@ -44,6 +44,8 @@ def server_environment() -> dict[str, str]:
     env["HARVESTGPU_MOCK_BOOT_SECONDS"] = "0.5"  # jobs reach "running" sooner; nothing here times boots
     # Each test registers its own account; the per-address signup limit is not under test here.
     env["HARVESTGPU_REGISTER_RATE_LIMIT"] = "1000/minute"
+    # Webhook tests deliver to a receiver on 127.0.0.1, which the server refuses by default.
+    env["HARVESTGPU_WEBHOOK_ALLOW_PRIVATE"] = "true"
     return env
 
 

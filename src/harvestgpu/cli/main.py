@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from harvestgpu.cli import auth, jobs, keys, pricing, run
+from harvestgpu.cli import auth, jobs, keys, pricing, run, usage, webhooks
 from harvestgpu.cli.output import Output
 from harvestgpu.cli.state import GlobalOptions
 from harvestgpu.errors import APIError, AuthenticationError, HarvestGPUError
@@ -116,6 +116,8 @@ app.add_typer(jobs.app, name="jobs")
 app.command("pricing")(pricing.show_pricing)
 app.add_typer(keys.provider_keys_app, name="keys")
 app.add_typer(keys.api_keys_app, name="api-keys")
+app.add_typer(usage.app, name="usage")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def _server_commands() -> Any:

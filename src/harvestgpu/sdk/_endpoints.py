@@ -1,13 +1,13 @@
 """Every HarvestGPU endpoint the SDK calls, as :class:`Operation` builders.
 
-Adding a resource (usage, webhooks) means adding builders here and a thin namespace class for
-each client flavour; the request path does not change.
+Adding a resource means adding builders here and a thin namespace class for each client
+flavour; the request path does not change.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harvestgpu.models import JobList, JobLogs, JobOut, PricingOut, ProviderGpus, ProviderOut
@@ -22,12 +22,19 @@ from harvestgpu.sdk._operation import (
 from harvestgpu.sdk.types import (
     Account,
     ApiKey,
+    DeliveryPage,
+    MonthlyUsage,
     NewApiKey,
+    NewWebhook,
     PriceList,
     ProviderKey,
     ProviderKeyTest,
     Registration,
     Session,
+    SpendLimit,
+    UsageHistoryPage,
+    Webhook,
+    WebhookDelivery,
 )
 
 MAX_PAGE_SIZE = 100
@@ -195,3 +202,68 @@ def list_api_keys() -> Operation[list[ApiKey]]:
 
 def revoke_api_key(key_id: str) -> Operation[None]:
     return Operation("DELETE", f"/auth/keys/{segment(key_id)}", ignore_data)
+
+
+# --- usage and spend limit --------------------------------------------------------------------
+
+
+def current_usage() -> Operation[MonthlyUsage]:
+    return Operation("GET", "/billing/usage", model(MonthlyUsage))
+
+
+def usage_history(limit: int, offset: int) -> Operation[UsageHistoryPage]:
+    return Operation(
+        "GET", "/billing/history", model(UsageHistoryPage), params={"limit": limit, "offset": offset}
+    )
+
+
+def spend_limit() -> Operation[SpendLimit]:
+    return Operation("GET", "/billing/limit", model(SpendLimit))
+
+
+def set_spend_limit(monthly_limit: float | None) -> Operation[SpendLimit]:
+    # null is the documented way to remove the limit, so it is sent rather than left out.
+    body = {"monthly_limit": None if monthly_limit is None else float(monthly_limit)}
+    return Operation("PUT", "/billing/limit", model(SpendLimit), body=body)
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+def create_webhook(url: str, events: str | Sequence[str] | None) -> Operation[NewWebhook]:
+    wire_events = events if events is None or isinstance(events, str) else list(events)
+    # Not replay safe: a retried create after a lost answer would register the URL twice.
+    return Operation(
+        "POST",
+        "/webhooks",
+        model(NewWebhook),
+        body=_without_none({"url": url, "events": wire_events}),
+        replay_safe=False,
+    )
+
+
+def list_webhooks() -> Operation[list[Webhook]]:
+    return Operation("GET", "/webhooks", model_list("webhooks", Webhook))
+
+
+def delete_webhook(webhook_id: str) -> Operation[None]:
+    return Operation("DELETE", f"/webhooks/{segment(webhook_id)}", ignore_data)
+
+
+def webhook_deliveries(webhook_id: str, limit: int, offset: int) -> Operation[DeliveryPage]:
+    return Operation(
+        "GET",
+        f"/webhooks/{segment(webhook_id)}/deliveries",
+        model(DeliveryPage),
+        params={"limit": limit, "offset": offset},
+    )
+
+
+def resend_delivery(webhook_id: str, delivery_id: str) -> Operation[WebhookDelivery]:
+    # Not replay safe: a retry after a lost answer would queue the event a second time.
+    return Operation(
+        "POST",
+        f"/webhooks/{segment(webhook_id)}/deliveries/{segment(delivery_id)}/resend",
+        model(WebhookDelivery),
+        replay_safe=False,
+    )

@@ -13,9 +13,24 @@ from harvestgpu.sdk import _endpoints as endpoints
 from harvestgpu.sdk._endpoints import MAX_PAGE_SIZE
 from harvestgpu.sdk._transport import AsyncRequester, ClientSettings, SyncRequester
 from harvestgpu.sdk.job import AsyncJob, Job
-from harvestgpu.sdk.pagination import AsyncJobIterator, JobFilters, JobIterator
-from harvestgpu.sdk.resources import ApiKeys, AsyncApiKeys, AsyncAuth, AsyncProviderKeys, Auth, ProviderKeys
-from harvestgpu.sdk.types import PriceList
+from harvestgpu.sdk.pagination import (
+    AsyncJobIterator,
+    AsyncUsageHistory,
+    JobFilters,
+    JobIterator,
+    UsageHistory,
+)
+from harvestgpu.sdk.resources import (
+    ApiKeys,
+    AsyncApiKeys,
+    AsyncAuth,
+    AsyncProviderKeys,
+    AsyncWebhooks,
+    Auth,
+    ProviderKeys,
+    Webhooks,
+)
+from harvestgpu.sdk.types import MonthlyUsage, PriceList, SpendLimit
 
 DEFAULT_IMAGE = "pytorch/pytorch:latest"
 # run() without wait=True still waits this long for the job to leave "queued", so the caller
@@ -60,7 +75,7 @@ class HarvestGPU:
             502/503/504. Job submits carry an ``Idempotency-Key`` so a retry never launches twice.
         http_client: an ``httpx.Client`` to use (proxies, custom TLS, tests); the caller closes it.
 
-    Namespaces: ``auth``, ``provider_keys``, ``api_keys``.
+    Namespaces: ``auth``, ``provider_keys``, ``api_keys``, ``webhooks``.
     """
 
     def __init__(
@@ -78,6 +93,7 @@ class HarvestGPU:
         self.auth = Auth(self._http)
         self.provider_keys = ProviderKeys(self._http)
         self.api_keys = ApiKeys(self._http)
+        self.webhooks = Webhooks(self._http)
 
     @property
     def base_url(self) -> str:
@@ -165,6 +181,37 @@ class HarvestGPU:
         """The GPU offers of one provider."""
         return self._http.send(endpoints.provider_gpus(provider))
 
+    def usage(self) -> MonthlyUsage:
+        """This calendar month's usage (UTC) up to now: totals, every day, by provider and by GPU.
+
+        Running jobs count from their start up to now; ``monthly_limit``/``remaining`` show your
+        spend limit when one is set.
+        """
+        return self._http.send(endpoints.current_usage())
+
+    def usage_history(self, limit: int | None = None) -> UsageHistory:
+        """Iterate over the usage records of your ended jobs, newest first, across all pages.
+
+        Pages of 100 are fetched only as the iteration needs them; ``limit`` stops after that
+        many records. After the first page, ``history.total`` is the number of records and
+        ``history.months`` what ended jobs cost per calendar month.
+        """
+        return UsageHistory(self._http, limit)
+
+    def billing_limit(self) -> SpendLimit:
+        """Your monthly spend limit (None: no limit), this month's spend and what is left."""
+        return self._http.send(endpoints.spend_limit())
+
+    def set_billing_limit(self, amount: float | None) -> SpendLimit:
+        """Set the monthly spend limit to ``amount`` USD, or remove it with None.
+
+        Submits are refused once the month's spend reaches it and running jobs are stopped.
+
+        Raises:
+            InvalidRequestError: ``amount`` is not above 0.
+        """
+        return self._http.send(endpoints.set_spend_limit(amount))
+
     def close(self) -> None:
         """Close the connection pool (a client passed as ``http_client`` is left open)."""
         self._http.close()
@@ -181,7 +228,8 @@ class HarvestGPU:
 class AsyncHarvestGPU:
     """Async client for a HarvestGPU server: the same API as :class:`HarvestGPU`, awaitable.
 
-    ``jobs()`` returns an async iterator (``async for job in client.jobs()``) and jobs are
+    ``jobs()``, ``usage_history()`` and ``webhooks.deliveries()`` return async iterators
+    (``async for job in client.jobs()``) and jobs are
     :class:`~harvestgpu.sdk.job.AsyncJob` objects. Takes an ``httpx.AsyncClient`` as
     ``http_client``. Use ``async with AsyncHarvestGPU() as client:`` or ``await client.aclose()``.
     """
@@ -201,6 +249,7 @@ class AsyncHarvestGPU:
         self.auth = AsyncAuth(self._http)
         self.provider_keys = AsyncProviderKeys(self._http)
         self.api_keys = AsyncApiKeys(self._http)
+        self.webhooks = AsyncWebhooks(self._http)
 
     @property
     def base_url(self) -> str:
@@ -257,6 +306,22 @@ class AsyncHarvestGPU:
     async def provider_gpus(self, provider: str) -> ProviderGpus:
         """The GPU offers of one provider."""
         return await self._http.send(endpoints.provider_gpus(provider))
+
+    async def usage(self) -> MonthlyUsage:
+        """This calendar month's usage; see :meth:`HarvestGPU.usage`."""
+        return await self._http.send(endpoints.current_usage())
+
+    def usage_history(self, limit: int | None = None) -> AsyncUsageHistory:
+        """Async-iterate over the usage records of your ended jobs; see :meth:`HarvestGPU.usage_history`."""
+        return AsyncUsageHistory(self._http, limit)
+
+    async def billing_limit(self) -> SpendLimit:
+        """Your monthly spend limit (None: no limit), this month's spend and what is left."""
+        return await self._http.send(endpoints.spend_limit())
+
+    async def set_billing_limit(self, amount: float | None) -> SpendLimit:
+        """Set the monthly spend limit to ``amount`` USD, or remove it with None."""
+        return await self._http.send(endpoints.set_spend_limit(amount))
 
     async def aclose(self) -> None:
         """Close the connection pool (a client passed as ``http_client`` is left open)."""

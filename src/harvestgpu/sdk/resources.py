@@ -1,17 +1,23 @@
-"""Namespaces of the client: ``auth``, ``provider_keys`` and ``api_keys`` (sync and async)."""
+"""Namespaces of the client: ``auth``, ``provider_keys``, ``api_keys`` and ``webhooks`` (sync and async)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from harvestgpu.sdk import _endpoints as endpoints
 from harvestgpu.sdk._transport import AsyncRequester, SyncRequester
+from harvestgpu.sdk.pagination import AsyncDeliveryIterator, DeliveryIterator
 from harvestgpu.sdk.types import (
     Account,
     ApiKey,
     NewApiKey,
+    NewWebhook,
     ProviderKey,
     ProviderKeyTest,
     Registration,
     Session,
+    Webhook,
+    WebhookDelivery,
 )
 
 
@@ -135,3 +141,70 @@ class AsyncApiKeys:
     async def revoke(self, key_id: str) -> None:
         """Revoke an API key; it stops working at once."""
         await self._http.send(endpoints.revoke_api_key(key_id))
+
+
+class Webhooks:
+    """Where HarvestGPU POSTs job events: ``client.webhooks.create/list/delete/deliveries/resend``."""
+
+    def __init__(self, http: SyncRequester) -> None:
+        self._http = http
+
+    def create(self, url: str, events: str | Sequence[str] | None = None) -> NewWebhook:
+        """Register ``url`` for ``events`` (every event when None); the ``secret`` is shown only now.
+
+        Args:
+            url: an ``http(s)://`` URL that reaches a public address.
+            events: ``"job.completed,job.failed"`` or a list of names (``job.running``,
+                ``job.completed``, ``job.failed``, ``job.stopped``, ``budget.exceeded``).
+
+        Raises:
+            InvalidRequestError: an unknown event, or a URL that is not public.
+            ConflictError: the account already has 20 webhooks.
+        """
+        return self._http.send(endpoints.create_webhook(url, events))
+
+    def list(self) -> list[Webhook]:
+        """Your webhooks, oldest first (without their secrets)."""
+        return self._http.send(endpoints.list_webhooks())
+
+    def delete(self, webhook_id: str) -> None:
+        """Delete a webhook; its pending deliveries are dropped."""
+        self._http.send(endpoints.delete_webhook(webhook_id))
+
+    def deliveries(self, webhook_id: str, limit: int | None = None) -> DeliveryIterator:
+        """Iterate over a webhook's deliveries, newest first, across all pages (fetched lazily).
+
+        ``NotFoundError`` (raised by the first page fetch) if the webhook is not yours.
+        """
+        return DeliveryIterator(self._http, webhook_id, limit)
+
+    def resend(self, webhook_id: str, delivery_id: str) -> WebhookDelivery:
+        """Queue a delivery's event again (same event id and body); returns the new delivery."""
+        return self._http.send(endpoints.resend_delivery(webhook_id, delivery_id))
+
+
+class AsyncWebhooks:
+    """Async twin of :class:`Webhooks` (``deliveries()`` is an async iterator)."""
+
+    def __init__(self, http: AsyncRequester) -> None:
+        self._http = http
+
+    async def create(self, url: str, events: str | Sequence[str] | None = None) -> NewWebhook:
+        """Register ``url`` for ``events``; see :meth:`Webhooks.create`. The ``secret`` is shown only now."""
+        return await self._http.send(endpoints.create_webhook(url, events))
+
+    async def list(self) -> list[Webhook]:
+        """Your webhooks, oldest first (without their secrets)."""
+        return await self._http.send(endpoints.list_webhooks())
+
+    async def delete(self, webhook_id: str) -> None:
+        """Delete a webhook; its pending deliveries are dropped."""
+        await self._http.send(endpoints.delete_webhook(webhook_id))
+
+    def deliveries(self, webhook_id: str, limit: int | None = None) -> AsyncDeliveryIterator:
+        """Async-iterate over a webhook's deliveries, newest first, across all pages."""
+        return AsyncDeliveryIterator(self._http, webhook_id, limit)
+
+    async def resend(self, webhook_id: str, delivery_id: str) -> WebhookDelivery:
+        """Queue a delivery's event again (same event id and body); returns the new delivery."""
+        return await self._http.send(endpoints.resend_delivery(webhook_id, delivery_id))

@@ -1,13 +1,15 @@
-"""Answers of the account, key and pricing calls (the job shapes live in ``harvestgpu.models``).
+"""Answers of the account, key, pricing, usage and webhook calls (job shapes: ``harvestgpu.models``).
 
-Secrets that the server shows once (a new API key, a JWT) are kept out of ``repr`` so they do
-not end up in logs by accident.
+Secrets that the server shows once (a new API key, a JWT, a webhook signing secret) are kept out
+of ``repr`` so they do not end up in logs by accident.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -105,3 +107,140 @@ class PriceList(list[PriceEntry]):
     def __init__(self, entries: Iterable[PriceEntry] = (), providers: Iterable[ProviderStatus] = ()) -> None:
         super().__init__(entries)
         self.providers: list[ProviderStatus] = list(providers)
+
+
+# --- usage and spend limit ----------------------------------------------------------------------
+
+
+class UsageTotals(BaseModel):
+    """What a slice of usage added up to: instance hours, hours times GPUs, USD and jobs that ran."""
+
+    hours: float
+    gpu_hours: float
+    cost: float
+    jobs: int
+
+
+class UsageByDay(UsageTotals):
+    """One UTC day of the month (days without usage are zeros)."""
+
+    date: dt.date
+
+
+class UsageByProvider(UsageTotals):
+    """This month's usage on one provider."""
+
+    provider: str
+
+
+class UsageByGpu(UsageTotals):
+    """This month's usage on one GPU model."""
+
+    gpu_type: str
+
+
+class UsageByMonth(UsageTotals):
+    """What the ended jobs of one calendar month (``"2026-04"``) cost."""
+
+    period: str
+
+
+class MonthlyUsage(BaseModel):
+    """This calendar month (UTC) up to ``as_of``; running jobs count up to then.
+
+    ``monthly_limit`` and ``remaining`` are None when no spend limit is set.
+    """
+
+    period: str
+    start: datetime
+    end: datetime
+    as_of: datetime
+    total_cost: float
+    hours: float
+    gpu_hours: float
+    jobs: int
+    running_jobs: int
+    monthly_limit: float | None = None
+    remaining: float | None = None
+    daily: list[UsageByDay] = Field(default_factory=list)
+    by_provider: list[UsageByProvider] = Field(default_factory=list)
+    by_gpu: list[UsageByGpu] = Field(default_factory=list)
+
+
+class UsageRecord(BaseModel):
+    """What one ended job cost: written when the job ended, with its exact times and total."""
+
+    id: str
+    job_id: str
+    status: str
+    provider: str
+    gpu_type: str
+    gpu_count: int
+    cost_per_hour: float
+    started_at: datetime
+    ended_at: datetime
+    hours: float
+    cost: float
+
+
+class UsageHistoryPage(BaseModel):
+    """One page of ``GET /billing/history``: records newest first, and totals per month."""
+
+    records: list[UsageRecord]
+    total: int
+    months: list[UsageByMonth] = Field(default_factory=list)
+
+
+class SpendLimit(BaseModel):
+    """The monthly spend limit (None: no limit), this month's spend and what is left of it."""
+
+    monthly_limit: float | None = None
+    period: str
+    spent: float
+    remaining: float | None = None
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+
+class Webhook(BaseModel):
+    """A registered webhook (its signing secret is only ever in :class:`NewWebhook`)."""
+
+    id: str
+    url: str
+    events: list[str]
+    created_at: datetime
+
+
+class NewWebhook(Webhook):
+    """A freshly created webhook; ``secret`` (``whsec_...``) is shown only in this answer."""
+
+    secret: str = Field(repr=False)
+
+
+class WebhookDelivery(BaseModel):
+    """One delivery of an event to a webhook: ``pending``, ``delivered`` or ``failed``.
+
+    ``event_id`` is the same on every retry and re-send of the event (receivers deduplicate on
+    it); ``payload`` is the JSON body that is (or was) POSTed.
+    """
+
+    id: str
+    event_id: str
+    event: str
+    status: str
+    attempts: int
+    response_status: int | None = None
+    last_error: str | None = None
+    created_at: datetime
+    last_attempt_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeliveryPage(BaseModel):
+    """One page of ``GET /webhooks/{id}/deliveries``, newest first."""
+
+    deliveries: list[WebhookDelivery]
+    total: int
