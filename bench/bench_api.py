@@ -22,10 +22,11 @@ def main(seconds: int = 8) -> None:
     )
     # Plan limits would answer 429 within the first second of wrk (the free plan allows 60 a
     # minute), so they are off here; the limiter's own cost is ~10 us per request in memory.
-    proc, url, data_dir = start_harvestgpu(
-        {"HARVESTGPU_MOCK_JOB_SECONDS": "1", "HARVESTGPU_RATE_LIMIT_ENABLED": "false"}
-    )
+    proc = None
     try:
+        proc, url, data_dir = start_harvestgpu(
+            {"HARVESTGPU_MOCK_JOB_SECONDS": "1", "HARVESTGPU_RATE_LIMIT_ENABLED": "false"}
+        )
         wait_healthy(f"http://127.0.0.1:{port}/const")
         reg = httpx.post(
             f"{url}/api/v1/auth/register", json={"email": "bench@example.com", "password": "benchpass"}
@@ -45,7 +46,8 @@ def main(seconds: int = 8) -> None:
         baseline2 = wrk(f"http://127.0.0.1:{port}/const", seconds=seconds)
     finally:
         bare.terminate()
-        stop(proc, data_dir)
+        if proc is not None:
+            stop(proc, data_dir)
     base = (baseline + baseline2) / 2
     print(f"bare FastAPI constant JSON : {base:9.0f} req/s (runs: {baseline:.0f}, {baseline2:.0f})")
     print(f"GET /api/v1/jobs/{{id}} auth: {ours:9.0f} req/s")
