@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     # Workers
     run_workers: bool = True
     worker_concurrency: int = 64  # jobs processed at once per worker process
-    launch_interval_s: float = 0.2  # idle poll when nothing is due (wakeups make it faster)
+    # Longest idle wait between looks for due jobs. Jobs submitted in this process wake the
+    # engine at once; a separate `harvestgpu worker` sees new jobs within this time.
+    launch_interval_s: float = 1.0
     monitor_interval_s: float = 2.0  # how often a running job's instance and logs are read
     lease_seconds: float = 60.0
     orphan_sweep_interval_s: float = 300.0

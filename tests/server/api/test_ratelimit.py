@@ -33,6 +33,17 @@ def client_from(api: Api, address: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
+async def test_polling_one_job_counts_against_the_plan_limit(api: Api) -> None:
+    """GET /api/v1/jobs/{id} is served by a plain Starlette route (the hot path): still limited."""
+    user = await api.register()
+    job = data(await api.client.post("/api/v1/jobs", headers=user["headers"], json={"gpu": "H100"}), 201)
+    for _ in range(59):  # the submit was request 1 of 60
+        data(await api.client.get(f"/api/v1/jobs/{job['id']}", headers=user["headers"]))
+    limited = await api.client.get(f"/api/v1/jobs/{job['id']}", headers=user["headers"])
+    error(limited, 429)
+    assert limited.headers["RateLimit-Remaining"] == "0" and int(limited.headers["Retry-After"]) >= 1
+
+
 async def test_the_61st_request_in_a_minute_on_the_free_plan_is_a_429_with_headers(api: Api) -> None:
     user, other = await api.register(), await api.register()
     for n in range(1, 61):

@@ -26,7 +26,8 @@ def _token(request: Request) -> str:
 
 
 # No security sub-dependencies here: they cost more than the whole lookup on the hot path.
-# The OpenAPI document declares the schemes instead (app.py, _openapi_with_security).
+# The OpenAPI document declares the schemes instead (server/openapi.py). Plan rate limits apply
+# here, so every authenticated route (the plain Starlette hot routes too) counts against them.
 async def current_user(request: Request) -> AuthUser:
     user = await accounts.authenticate(ctx_of(request), _token(request))
     await limit_request(request, user)

@@ -67,8 +67,7 @@ async def get_job_fast(request: Request) -> JSONResponse:
     dependency resolution) cost more than the authentication and the job read themselves
     (bench/bench_api.py); the FastAPI route above documents it in OpenAPI and serves the same.
     """
-    user = await current_user(request)
-    return ok(await job_service.get(ctx_of(request), user, request.path_params["job_id"]))
+    return await get_job(request.path_params["job_id"], request)
 
 
 hot_routes = [Route("/api/v1/jobs/{job_id}", get_job_fast, methods=["GET"])]

@@ -78,9 +78,9 @@ class JobEngine:
             return s.monitor_interval_s
         when: datetime | None = nxt["due"] if nxt is not None else None
         if when is None:
-            return max(s.launch_interval_s, 1.0)
+            return s.launch_interval_s
         delta = (when - lease._now()).total_seconds()
-        return float(min(max(delta, 0.02), max(s.launch_interval_s, 1.0)))
+        return float(min(max(delta, 0.02), s.launch_interval_s))
 
     async def _step(self, row: Mapping[Any, Any]) -> None:
         try:
