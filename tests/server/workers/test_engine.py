@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -79,10 +80,17 @@ async def test_crash_after_cloud_accepted_adopts_the_instance(api: Api) -> None:
 async def test_expired_lease_passes_to_another_worker_and_old_writes_are_rejected(api: Api) -> None:
     user = await api.register()
     job = await submit(api, user)
-    claimed = await lease.claim_due(api.ctx.db, "worker-a", 10, lease_s=0.01)
+    claimed = await lease.claim_due(api.ctx.db, "worker-a", 10, lease_s=60)
     assert [r["id"] for r in claimed] == [job["id"]]
-    assert await lease.claim_due(api.ctx.db, "worker-b", 10, lease_s=60) == [] or True
-    await asyncio.sleep(0.05)
+    assert await lease.claim_due(api.ctx.db, "worker-b", 10, lease_s=60) == []
+    # Worker A stalls past its lease: move the expiry into the past rather than sleeping,
+    # so a slow machine cannot let worker B's first claim win the job early.
+    async with api.ctx.db.write() as conn:
+        await conn.execute(
+            update(orm.jobs)
+            .where(orm.jobs.c.id == job["id"])
+            .values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     taken = await lease.claim_due(api.ctx.db, "worker-b", 10, lease_s=60)
     assert [r["id"] for r in taken] == [job["id"]]
     assert await lease.apply(api.ctx.db, job["id"], claimed[0]["lease_token"], {"status": "failed"}) is False
