@@ -137,6 +137,22 @@ async def _state_is(provider: Provider, instance_id: str, state: InstanceState) 
     return (await provider.get_instance(instance_id)).state == state
 
 
+async def test_relaunch_after_a_confirmed_terminate_is_a_new_instance(
+    fake: Any, base_url: str, http: httpx.AsyncClient
+) -> None:
+    """A job that abandons a boot relaunches under the same name, maybe at the same account:
+    the launch must not adopt the terminated instance (Lambda, for one, still lists it)."""
+    provider = adapter(fake, base_url, http)
+    first = await provider.launch(await spec_for(provider, "contract10"))
+    await provider.terminate(first.instance_id)
+    assert await _state_is(provider, first.instance_id, InstanceState.TERMINATED)
+    second = await provider.launch(await spec_for(provider, "contract10"))
+    assert second.instance_id != first.instance_id
+    found = await provider.find_instance_by_name(instance_name("contract10"))
+    assert found is not None and found.instance_id == second.instance_id
+    assert [i.instance_id for i in await provider.list_instances()] == [second.instance_id]
+
+
 async def test_lost_instance_is_terminated_not_an_error(
     fake: Any, base_url: str, http: httpx.AsyncClient
 ) -> None:

@@ -149,9 +149,19 @@ def serve(
 
 
 @app.command("worker")
-def work() -> None:
+def work(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve Prometheus /metrics on this port (default: HARVESTGPU_WORKER_METRICS_PORT).",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
+) -> None:
     """Run job workers only (for scale-out deployments with `server --no-workers`)."""
-    _server_commands().worker()
+    _server_commands().worker(metrics_port=metrics_port)
 
 
 admin_app = typer.Typer(

@@ -31,7 +31,9 @@ class AttemptOut(BaseModel):
     gpu_model: str
     region: str
     price_per_hour: float
-    outcome: str  # "launched" | "no_capacity" | "quota" | "auth" | "transient" | "bad_request" | ...
+    # "launched" | "no_capacity" | "quota" | "auth" | "transient" | "bad_request" | ..., or, for an
+    # instance that launched but never ran, "boot_timeout" | "boot_failed"
+    outcome: str
     error: str | None = None
     at: datetime
 

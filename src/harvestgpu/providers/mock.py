@@ -70,6 +70,7 @@ class MockBehaviour:
     boot_seconds: float = 2.0
     no_capacity: frozenset[str] = frozenset()  # canonical keys refused at launch
     latency_s: float = 0.0
+    stuck_boot: frozenset[str] = frozenset()  # canonical keys whose instances never leave PENDING
 
     @staticmethod
     def no_capacity_keys(spec: str) -> frozenset[str]:
@@ -232,7 +233,7 @@ class MockProvider(Provider):
             return LogChunk(lines=[], cursor=str(start))
         b = self.cloud.behaviour
         running_for = _now_ts() - row["created_at"] - b.boot_seconds
-        if running_for < 0:
+        if running_for < 0 or row["gpu_model"] in b.stuck_boot:
             return LogChunk(lines=[], cursor=str(start))
         lines = simulated_lines(row, running_for, b.job_seconds)
         finished = running_for >= b.job_seconds
@@ -251,7 +252,7 @@ class MockProvider(Provider):
         age = _now_ts() - row["created_at"]
         if row["terminated_at"] is not None:
             state = InstanceState.TERMINATED
-        elif age < b.boot_seconds:
+        elif age < b.boot_seconds or row["gpu_model"] in b.stuck_boot:
             state = InstanceState.PENDING
         else:
             state = InstanceState.RUNNING  # the wrapper idles after the command, like real clouds

@@ -18,6 +18,7 @@ from harvestgpu.server import openapi
 from harvestgpu.server.context import AppContext
 from harvestgpu.server.db import run_migrations
 from harvestgpu.server.errors import ApiError
+from harvestgpu.server.metrics import Metrics, MetricsMiddleware
 from harvestgpu.server.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from harvestgpu.server.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from harvestgpu.server.settings import Settings
@@ -55,12 +56,13 @@ def _validation_message(exc: RequestValidationError) -> str:
 def create_app(settings: Settings | None = None, *, run_workers: bool | None = None) -> FastAPI:
     settings = settings or Settings()
     workers_on = settings.run_workers if run_workers is None else run_workers
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(run_migrations, settings.effective_database_url)
-        ctx = AppContext.build(settings)
+        ctx = AppContext.build(settings, metrics)
         app.state.ctx = ctx
         app.state.rate_limiter = RateLimiter(settings)
         stopping = asyncio.Event()
@@ -129,6 +131,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool | None = N
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.settings = settings
     return app
 

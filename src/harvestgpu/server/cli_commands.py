@@ -38,8 +38,8 @@ def server(host: str | None, port: int | None, data_dir: str | None, no_workers:
     )
 
 
-def worker(data_dir: str | None = None) -> None:
-    settings = _settings(data_dir)
+def worker(data_dir: str | None = None, metrics_port: int | None = None) -> None:
+    settings = _settings(data_dir, worker_metrics_port=metrics_port)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -58,6 +58,10 @@ async def _run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     tasks = start_workers(ctx, stopping)
+    if settings.worker_metrics_port:
+        from harvestgpu.server.metrics_server import serve_worker_metrics
+
+        tasks.append(asyncio.create_task(serve_worker_metrics(ctx, settings.worker_metrics_port, stopping)))
     logging.getLogger("harvestgpu").info(
         "worker started (database %s)", "sqlite" if ctx.db.is_sqlite else "postgresql"
     )

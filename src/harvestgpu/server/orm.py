@@ -96,7 +96,8 @@ class JobRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16))  # queued | running | completed | failed | stopped
-    # Engine phase: launch -> boot -> monitor -> terminate -> done (see workers/engine.py).
+    # Engine phase: launch -> boot -> monitor -> terminate -> done (see workers/engine.py);
+    # boot -> abandon -> launch when an instance does not start (workers/boot.py).
     phase: Mapped[str] = mapped_column(String(16))
     gpu: Mapped[str] = mapped_column(String(64))
     gpu_type: Mapped[str | None] = mapped_column(String(32))

@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from harvestgpu.providers.registry import REAL_PROVIDERS
 
 
 class Settings(BaseSettings):
@@ -25,6 +28,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
     jwt_ttl_hours: float = 24.0
     max_body_bytes: int = 1_000_000
+    # When set, GET /metrics needs "Authorization: Bearer <token>"; empty = open (no user data).
+    metrics_token: str = ""
+    # `harvestgpu worker` serves its own /metrics on this port; 0 = none.
+    worker_metrics_port: int = 0
 
     # Workers
     run_workers: bool = True
@@ -33,16 +40,22 @@ class Settings(BaseSettings):
     # engine at once; a separate `harvestgpu worker` sees new jobs within this time.
     launch_interval_s: float = 1.0
     monitor_interval_s: float = 2.0  # how often a running job's instance and logs are read
+    # An instance not running this long after its launch is abandoned for the next candidate.
+    boot_timeout_s: float = 1200.0
     lease_seconds: float = 60.0
     orphan_sweep_interval_s: float = 300.0
     price_ttl_s: float = 60.0
     provider_timeout_s: float = 20.0
+    # Per-cloud bound on the engine's calls ("slug=seconds,..."); TensorDock's creates and
+    # deletes often take longer than 20 s (providers reference: use >= 60 s there).
+    provider_timeouts: str = "tensordock=60"
 
     # Mock provider
     mock_mode: Literal["auto", "always", "never"] = "auto"
     mock_job_seconds: float = 120.0
     mock_boot_seconds: float = 2.0
     mock_no_capacity: str = ""  # comma-separated GPU names the mock refuses, e.g. "H100-PCIE,A100"
+    mock_stuck_boot: str = ""  # comma-separated GPU names whose mock instances never leave booting
     mock_latency_ms: int = 0  # delay on every mock call, to test slow providers
 
     # Cloud base URLs: scheme + host only; paths stay as in each cloud's reference.
@@ -85,6 +98,16 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
 
+    @field_validator("provider_timeouts")
+    @classmethod
+    def _check_provider_timeouts(cls, value: str) -> str:
+        parse_provider_timeouts(value)
+        return value
+
+    def timeout_for(self, slug: str) -> float:
+        """Bound on one call by the job engine to this cloud (pricing uses provider_timeout_s)."""
+        return parse_provider_timeouts(self.provider_timeouts).get(slug, self.provider_timeout_s)
+
     def provider_base_url(self, slug: str) -> str | None:
         return {
             "runpod": self.runpod_api_url,
@@ -92,3 +115,25 @@ class Settings(BaseSettings):
             "vastai": self.vastai_api_url,
             "tensordock": self.tensordock_api_url,
         }.get(slug)
+
+
+def parse_provider_timeouts(spec: str) -> dict[str, float]:
+    """ "tensordock=60,lambda=30" -> {"tensordock": 60.0, "lambda": 30.0}; a clear error if malformed."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        slug, sep, seconds = part.partition("=")
+        try:
+            value = float(seconds)
+        except ValueError:
+            value = -1.0
+        slug = slug.strip()
+        if not sep or not value > 0:
+            raise ValueError(
+                f"HARVESTGPU_PROVIDER_TIMEOUTS: '{part}' is not provider=seconds (e.g. tensordock=60)"
+            )
+        if slug not in REAL_PROVIDERS:
+            raise ValueError(
+                f"HARVESTGPU_PROVIDER_TIMEOUTS: unknown provider '{slug}' (use {', '.join(REAL_PROVIDERS)})"
+            )
+        out[slug] = value
+    return out

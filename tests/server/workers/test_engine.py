@@ -15,7 +15,7 @@ from harvestgpu.server.workers import lease
 from harvestgpu.server.workers.engine import JobEngine
 from harvestgpu.server.workers.steps import offer_from_candidate
 from tests.conftest import BACKENDS, Api
-from tests.support import data, error
+from tests.support import data, error, wait_for
 
 
 async def submit(api: Api, user: dict[str, Any], **body: Any) -> dict[str, Any]:
@@ -179,3 +179,26 @@ async def test_agent_callbacks_need_the_jobs_own_token(api: Api) -> None:
     assert got["status"] == "completed" and got["exit_code"] == 0
     logs = data(await api.client.get(f"/api/v1/jobs/{job['id']}/logs", headers=user["headers"]))
     assert logs["lines"] == ["hello", "world"]
+
+
+async def test_a_step_slower_than_its_lease_keeps_the_job_from_other_workers(api_factory: Any) -> None:
+    # Every mock call takes 2.5 s; the lease is 1 s. Without renewal, a second worker would
+    # claim the job mid-launch and launch it again.
+    async with api_factory(lease_seconds=1.0, mock_latency_ms=2500) as api:
+        user = await api.register()
+        job = await submit(api, user)
+        first = asyncio.create_task(api.engine.run_once())
+
+        async def claimed_by_first() -> bool:
+            row = await api.ctx.db.fetch_one(select(orm.jobs.c.lease_owner).where(orm.jobs.c.id == job["id"]))
+            return row is not None and row["lease_owner"] == api.engine.owner
+
+        await wait_for(claimed_by_first, timeout=10, interval=0.01, what="the first worker's claim")
+        claims_by_other: list[Any] = []
+        while not first.done():
+            claims_by_other += await lease.claim_due(api.ctx.db, "other-worker", 10, lease_s=60)
+            await asyncio.sleep(0.1)
+        assert await first == 1
+        assert claims_by_other == []
+        assert (await api.job(user, job["id"]))["instance_id"] is not None
+        assert api.ctx.mock_cloud.launches(instance_name(job["id"])) == 1

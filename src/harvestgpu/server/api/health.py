@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from harvestgpu.server.api.deps import Ctx, ok
+from harvestgpu.server.metrics_server import metrics_response
 
 router = APIRouter(tags=["health"])
 
@@ -22,3 +23,12 @@ async def readyz(ctx: Ctx) -> JSONResponse:
     except Exception:
         return JSONResponse({"status": "error", "error": "database unavailable"}, status_code=503)
     return ok({"ready": True})
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (needs Bearer HARVESTGPU_METRICS_TOKEN when that is set)",
+    response_class=Response,
+)
+async def prometheus_metrics(ctx: Ctx, request: Request) -> Response:
+    return await metrics_response(ctx, request.headers.get("authorization", ""))

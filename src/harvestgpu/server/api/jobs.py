@@ -8,12 +8,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.routing import Route
 
 from harvestgpu.models.jobs import TERMINAL_STATUSES
 from harvestgpu.server.api.deps import Ctx, User, current_user, ok
 from harvestgpu.server.app import ctx_of
 from harvestgpu.server.context import AppContext
+from harvestgpu.server.metrics import LabelledRoute
 from harvestgpu.server.ratelimit import limiter_of
 from harvestgpu.server.schemas import JobSubmitRequest
 from harvestgpu.server.services import jobs as job_service
@@ -70,7 +70,7 @@ async def get_job_fast(request: Request) -> JSONResponse:
     return await get_job(request.path_params["job_id"], request)
 
 
-hot_routes = [Route("/api/v1/jobs/{job_id}", get_job_fast, methods=["GET"])]
+hot_routes = [LabelledRoute("/api/v1/jobs/{job_id}", get_job_fast, methods=["GET"])]
 
 
 @router.post("/{job_id}/stop", summary="Stop a job; compute used so far is charged")

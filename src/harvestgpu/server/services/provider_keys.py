@@ -50,7 +50,7 @@ def make_adapter(ctx: AppContext, slug: str, api_key: str = "") -> Provider:
         api_key=api_key,
         http=ctx.http,
         base_url=ctx.settings.provider_base_url(slug),
-        timeout_s=ctx.settings.provider_timeout_s,
+        timeout_s=ctx.settings.timeout_for(slug),
     )
 
 

@@ -1,4 +1,5 @@
-"""The job engine: drives each job row through launch -> boot -> monitor -> terminate -> done.
+"""The job engine: drives each job row through launch -> boot -> monitor -> terminate -> done
+(and boot -> abandon -> launch when an instance does not start).
 
 Dispatcher: claims due rows (lease) while it has free slots, runs one step per claimed job as
 its own task, and wakes up early when the API signals new work. ``run_once()`` runs one round
@@ -83,12 +84,29 @@ class JobEngine:
         return float(min(max(delta, 0.02), s.launch_interval_s))
 
     async def _step(self, row: Mapping[Any, Any]) -> None:
+        keeper = asyncio.create_task(self._keep_lease(row))
         try:
             await self.steps.run(row)
         except Exception:
             # A bug in one job's step must not stop the engine; the lease expires and the job
             # is retried later.
+            self.ctx.metrics.engine_step_errors.inc()
             log.exception("step failed for job %s", row["id"])
+        finally:
+            keeper.cancel()
+
+    async def _keep_lease(self, row: Mapping[Any, Any]) -> None:
+        """Renew the lease while the step runs, so a slow cloud (several calls of up to the
+        provider timeout each) never lets a second worker start the same launch or delete.
+        A worker that dies stops renewing, and its jobs pass on when the lease runs out."""
+        lease_s = self.ctx.settings.lease_seconds
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            try:
+                if not await lease.renew(self.ctx.db, row["id"], row["lease_token"], lease_s):
+                    return  # the step released it, or lost it
+            except Exception:
+                log.exception("renewing the lease of job %s failed", row["id"])
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -126,3 +126,14 @@ async def apply(
         if new_status is not None and new_status != cur.status:
             await job_events.on_status_change(conn, job_id, cur.status)
     return True
+
+
+async def renew(db: Database, job_id: str, token: str, lease_s: float) -> bool:
+    """Push our lease's expiry out while a step is still working; False once it is not ours."""
+    async with db.write() as conn:
+        result = await conn.execute(
+            update(orm.jobs)
+            .where(J.id == job_id, J.lease_token == token)
+            .values(lease_expires_at=_now() + timedelta(seconds=lease_s))
+        )
+    return bool(result.rowcount)

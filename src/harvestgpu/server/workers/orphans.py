@@ -4,6 +4,8 @@ Every connected account (and the mock) is listed for instances named ``hg-<job i
 terminated, and recorded, when its job is finished, unknown to this server, or placed on a
 different instance (a duplicate). A job still being placed is left alone, and an instance
 with no known job gets a grace period (it may belong to a launch whose row is being written).
+A job abandoning a boot that failed (phase ``abandon``) still records that instance, which the
+engine itself terminates; once it is gone the job is placed elsewhere, under the same name.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import select
 from harvestgpu.providers import registry
 from harvestgpu.providers.base import Provider, job_id_from_name
 from harvestgpu.providers.errors import ProviderError
-from harvestgpu.providers.types import Instance
+from harvestgpu.providers.types import Instance, InstanceState
 from harvestgpu.server import orm
 from harvestgpu.server.context import AppContext
 from harvestgpu.server.services import provider_keys
@@ -75,7 +77,9 @@ async def sweep_once(ctx: AppContext) -> list[dict[str, Any]]:
             continue
         for inst in instances:
             job_id = job_id_from_name(inst.name)
-            if job_id is None:
+            # A terminated instance bills nothing; some clouds keep listing them for a while
+            # (a boot the engine abandoned, say), and they are no one's duplicate.
+            if job_id is None or inst.state == InstanceState.TERMINATED:
                 continue
             job = await ctx.db.fetch_one(
                 select(J.user_id, J.phase, J.status, J.instance_id).where(J.id == job_id)

@@ -21,13 +21,11 @@ from harvestgpu.server.context import AppContext
 from harvestgpu.server.services import budgets, provider_keys
 from harvestgpu.server.services.job_views import billed_hours
 from harvestgpu.server.ssh_keys import load_or_create_public_key
-from harvestgpu.server.workers import lease
+from harvestgpu.server.workers import boot, lease
 
 log = logging.getLogger("harvestgpu.engine")
 MAX_LAUNCH_RETRIES = 2  # transient failures of one candidate before moving to the next
 MAX_MONITOR_ERRORS = 30  # consecutive provider errors before giving up on an instance
-BOOT_TIMEOUT = timedelta(minutes=30)
-_ENDED = {InstanceState.TERMINATED, InstanceState.EXITED, InstanceState.FAILED}
 
 
 def _now() -> datetime:
@@ -62,6 +60,8 @@ class JobSteps:
             await self.launch(job)
         elif phase in ("boot", "monitor"):
             await self.monitor(job)
+        elif phase == "abandon":
+            await self.abandon(job)
         elif phase == "terminate":
             await self.terminate(job)
 
@@ -184,10 +184,10 @@ class JobSteps:
             ssh_public_key=self._ssh_public_key if adapter.info.needs_agent else None,
         )
 
-    @staticmethod
     def _attempt(
-        attempts: list[dict[str, Any]], cand: Mapping[Any, Any], outcome: str, error: str | None
+        self, attempts: list[dict[str, Any]], cand: Mapping[Any, Any], outcome: str, error: str | None
     ) -> dict[str, Any]:
+        self.ctx.metrics.launch_attempts.labels(cand["provider"], outcome).inc()
         return {
             "n": len(attempts) + 1,
             "provider": cand["provider"],
@@ -213,23 +213,13 @@ class JobSteps:
         )
 
     async def _fail_placement(self, job: Mapping[Any, Any], attempts: list[dict[str, Any]]) -> None:
-        tried = "; ".join(
-            f"{a['provider']} {a['gpu_model']} {a['region']} ${a['price_per_hour']:.2f}/h: {a['outcome']}"
-            + (f" ({a['error']})" if a["error"] else "")
-            for a in attempts[-8:]
-        )
-        msg = (
-            f"No offer could be launched after {len(attempts)} attempt(s): {tried}"
-            if attempts
-            else ("No offer could be launched")
-        )
         now = _now()
         await self._apply(
             job,
             {
                 "status": "failed",
                 "phase": "done",
-                "error": msg[:2000],
+                "error": boot.placement_error(attempts),
                 "ended_at": now,
                 "launch_inflight": None,
                 "next_run_at": None,
@@ -280,7 +270,10 @@ class JobSteps:
                     exit_code,
                 )
             )
-        elif inst.state in _ENDED:
+        elif started is None and (failed := boot.boot_failure(job, inst, new_lines, now, s.boot_timeout_s)):
+            self.ctx.metrics.boot_failures.labels(job["provider"], failed[0]).inc()
+            values.update(boot.give_up(job, *failed, now))
+        elif inst.state in boot.ENDED:
             values.update(self._ended(job, started, now, "failed", self._lost_text(job, inst), None))
         elif budget_stop := await budgets.stop_reason(self.ctx, job, started, now):
             values.update(self._ended(job, started, now, "failed", budget_stop, None))
@@ -295,10 +288,6 @@ class JobSteps:
                     f"Reached max_duration_hours ({hours:g} h); the instance was terminated",
                     None,
                 )
-            )
-        elif started is None and now - job["created_at"] > BOOT_TIMEOUT:
-            values.update(
-                self._ended(job, None, now, "failed", "The instance did not start within 30 minutes", None)
             )
         else:
             values["next_run_at"] = now + timedelta(
@@ -384,21 +373,9 @@ class JobSteps:
             await self._apply(job, {"phase": "done", "next_run_at": None})
             return
         try:
-            if instance_id is None:
-                found = await adapter.find_instance_by_name(instance_name(job["id"]))
-                instance_id = found.instance_id if found else None
-            if instance_id is not None:
-                await adapter.terminate(instance_id)
-                inst = await adapter.get_instance(instance_id)
-                if inst.state not in (InstanceState.TERMINATED,):
-                    raise ProviderTransientError(provider, f"instance still {inst.state.value} after delete")
+            instance_id = await boot.end_instance(adapter, job["id"], instance_id)
         except ProviderError as exc:
-            retries = job["retries"] + 1
-            wait = min(300.0, 2.0**retries)
-            log.warning(
-                "job %s: terminate at %s failed (%s); retry in %.0fs", job["id"], provider, exc.message, wait
-            )
-            await self._apply(job, {"retries": retries, "next_run_at": now + timedelta(seconds=wait)})
+            await self._apply(job, boot.terminate_later(job, exc, now))
             return
         await self._apply(
             job,
@@ -411,3 +388,8 @@ class JobSteps:
                 "next_run_at": None,
             },
         )
+
+    async def abandon(self, job: Mapping[Any, Any]) -> None:
+        """A boot failed: end its instance, confirmed, then launch the next candidate (boot.py)."""
+        adapter = await self._adapter(job, job["provider"], job["provider_key_id"])
+        await self._apply(job, await boot.abandon(job, adapter, _now()))

@@ -182,7 +182,9 @@ class WebhookWorker:
         self._in_flight[row["webhook_id"]] += 1
         try:
             outcome = await self._attempt(row)
-            await self._record(row, outcome)
+            result = await self._record(row, outcome)
+            if result is not None:
+                self.ctx.metrics.webhook_deliveries.labels(result).inc()
         except Exception:
             # The lease expires and the delivery is tried again; one bad row must not stop the loop.
             log.exception("webhook delivery %s failed unexpectedly", row["id"])
@@ -235,7 +237,9 @@ class WebhookWorker:
             return Outcome(True, status)
         return Outcome(False, status, f"the endpoint answered HTTP {status}")
 
-    async def _record(self, row: Mapping[Any, Any], outcome: Outcome) -> bool:
+    async def _record(self, row: Mapping[Any, Any], outcome: Outcome) -> str | None:
+        """Write the attempt's result; returns it ("delivered", "retry", "failed"), or None when
+        another worker took the delivery over after our lease expired."""
         s = self.ctx.settings
         now = _now()
         values: dict[str, Any] = {
@@ -249,16 +253,19 @@ class WebhookWorker:
         }
         expired = now - row["created_at"] >= timedelta(hours=s.webhook_max_age_hours)
         if outcome.delivered:
+            result = "delivered"
             values.update(status="delivered", delivered_at=now, next_attempt_at=None)
         elif outcome.final or expired:
+            result = "failed"
             values.update(status="failed", next_attempt_at=None)
         else:
+            result = "retry"
             delay = retry_delay(row["attempts"] + 1, s.webhook_retry_base_s, s.webhook_retry_max_s)
             values.update(status="pending", next_attempt_at=now + timedelta(seconds=delay))
         async with self.ctx.db.write() as conn:
-            result = await conn.execute(
+            written = await conn.execute(
                 update(orm.webhook_deliveries)
                 .where(D.id == row["id"], D.lease_token == row["lease_token"])
                 .values(**values)
             )
-        return bool(result.rowcount)
+        return result if written.rowcount else None
