@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.lambdalabs_fake import FakeLambdaCloud
-from tests.fakes.runpod_fake import FakeRunPodCloud
-from tests.fakes.tensordock_fake import FakeTensorDockCloud
-from tests.fakes.vastai_fake import FakeVastAICloud
+from tests.fakes.lambdalabs import FakeLambdaCloud
+from tests.fakes.runpod import FakeRunPodCloud
+from tests.fakes.tensordock import FakeTensorDockCloud
+from tests.fakes.vastai import FakeVastAICloud
 
 FAKE_CLOUDS: dict[str, type[Any]] = {
     "runpod": FakeRunPodCloud,

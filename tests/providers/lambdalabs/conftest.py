@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,24 +17,12 @@ from harvestgpu.providers.base import instance_name
 from harvestgpu.providers.lambdalabs import LambdaProvider
 from harvestgpu.providers.types import AgentConfig, LaunchSpec, Offer, OfferQuery
 from tests.fakes.http_server import serve_app
-from tests.fakes.lambdalabs_fake import FakeLambdaCloud
+from tests.fakes.lambdalabs import FakeLambdaCloud
 
 
 @pytest.fixture
 def fake() -> FakeLambdaCloud:
     return FakeLambdaCloud()
-
-
-@pytest.fixture
-def fake_url(fake: FakeLambdaCloud) -> Iterator[str]:
-    with serve_app(fake.app()) as url:
-        yield url
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture

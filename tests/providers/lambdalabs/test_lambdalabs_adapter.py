@@ -11,7 +11,7 @@ from harvestgpu.providers.agent_script import agent_script, parse_agent_vars
 from harvestgpu.providers.errors import NoCapacityError, ProviderAuthError, ProviderBadRequestError
 from harvestgpu.providers.lambdalabs import LambdaProvider
 from harvestgpu.providers.types import AgentConfig, InstanceState, OfferQuery
-from tests.fakes.lambdalabs_fake import FakeLambdaCloud
+from tests.fakes.lambdalabs import FakeLambdaCloud
 from tests.providers.lambdalabs.conftest import AgentReceiver, launch_spec, offer_for
 
 

@@ -36,7 +36,7 @@ from harvestgpu.providers.lambdalabs.client import (
 )
 from harvestgpu.providers.types import OfferQuery
 from tests.fakes.http_server import serve_app
-from tests.fakes.lambdalabs_fake import FakeLambdaCloud
+from tests.fakes.lambdalabs import FakeLambdaCloud
 from tests.providers.lambdalabs.conftest import launch_spec, offer_for
 
 

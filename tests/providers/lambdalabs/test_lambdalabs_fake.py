@@ -7,7 +7,7 @@ import base64
 import httpx
 import pytest
 
-from tests.fakes.lambdalabs_fake import FakeLambdaCloud
+from tests.fakes.lambdalabs import FakeLambdaCloud
 from tests.providers.lambdalabs.conftest import AgentReceiver
 
 INVALID_KEY_BODY = {

@@ -7,7 +7,7 @@ import pytest
 from harvestgpu.providers.lambdalabs import LambdaProvider
 from harvestgpu.providers.lambdalabs.adapter import gpu_model_for
 from harvestgpu.providers.types import OfferQuery
-from tests.fakes.lambdalabs_fake import FakeLambdaCloud
+from tests.fakes.lambdalabs import FakeLambdaCloud
 
 
 async def test_offers_map_lambda_types_to_catalog_gpus_with_whole_instance_prices(

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import httpx
 import pytest
 
 from harvestgpu.providers.runpod import RunPodProvider
-from tests.fakes.http_server import serve_app
-from tests.fakes.runpod_fake import FakeRunPodCloud
+from tests.fakes.runpod import FakeRunPodCloud
 
 
 @pytest.fixture
 def fake() -> FakeRunPodCloud:
     return FakeRunPodCloud()
-
-
-@pytest.fixture
-def base_url(fake: FakeRunPodCloud) -> Iterator[str]:
-    with serve_app(fake.app()) as url:
-        yield url
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture

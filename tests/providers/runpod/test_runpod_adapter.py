@@ -11,7 +11,7 @@ from harvestgpu.providers.errors import ProviderAuthError, ProviderBadRequestErr
 from harvestgpu.providers.runpod import RunPodProvider
 from harvestgpu.providers.types import InstanceState, OfferQuery
 from harvestgpu.providers.wrap import wrap_command_string
-from tests.fakes.runpod_fake import FakeRunPodCloud
+from tests.fakes.runpod import FakeRunPodCloud
 from tests.providers.runpod.helpers import assert_key_hidden, launch_spec, offer_for
 
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.fakes.runpod_fake import FakeRunPodCloud
+from tests.fakes.runpod import FakeRunPodCloud
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from harvestgpu.providers.errors import (
 from harvestgpu.providers.runpod import RunPodProvider
 from harvestgpu.providers.types import Offer, OfferQuery
 from tests.fakes.http_server import serve_app
-from tests.fakes.runpod_fake import FakeRunPodCloud
+from tests.fakes.runpod import FakeRunPodCloud
 from tests.providers.runpod.helpers import assert_key_hidden, launch_spec, offer_for
 
 Call = Callable[[RunPodProvider, str], Awaitable[Any]]

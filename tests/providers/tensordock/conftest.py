@@ -4,7 +4,7 @@ receiver standing in for HarvestGPU's /api/v1/agent endpoints."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -15,25 +15,13 @@ from starlette.routing import Route
 
 from harvestgpu.providers.tensordock import TensorDockProvider
 from tests.fakes.http_server import serve_app
-from tests.fakes.tensordock_fake import FakeTensorDockCloud
+from tests.fakes.tensordock import FakeTensorDockCloud
 from tests.providers.tensordock.helpers import AgentReceiver
 
 
 @pytest.fixture
 def fake() -> FakeTensorDockCloud:
     return FakeTensorDockCloud()
-
-
-@pytest.fixture
-def fake_url(fake: FakeTensorDockCloud) -> Iterator[str]:
-    with serve_app(fake.app()) as url:
-        yield url
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture

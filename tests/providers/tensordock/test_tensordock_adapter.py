@@ -13,7 +13,7 @@ from harvestgpu.providers.errors import NoCapacityError, ProviderAuthError, Prov
 from harvestgpu.providers.tensordock import TensorDockProvider
 from harvestgpu.providers.tensordock.adapter import catalog_model
 from harvestgpu.providers.types import InstanceState, OfferQuery
-from tests.fakes.tensordock_fake import FakeTensorDockCloud
+from tests.fakes.tensordock import FakeTensorDockCloud
 from tests.providers.tensordock.helpers import AGENT_TOKEN, SSH_KEY, AgentReceiver, launch_spec, offer_for
 
 # TensorDock's own spelling for every GPU the fake stocks that the catalog knows. The fake

@@ -26,7 +26,7 @@ from harvestgpu.providers.tensordock import TensorDockProvider
 from harvestgpu.providers.tensordock.client import TensorDockClient
 from harvestgpu.providers.types import OfferQuery
 from tests.fakes.http_server import serve_app
-from tests.fakes.tensordock_fake import FakeTensorDockCloud
+from tests.fakes.tensordock import FakeTensorDockCloud
 from tests.providers.tensordock.helpers import launch_spec, offer_for
 
 Call = Callable[[], Awaitable[Any]]

@@ -1,6 +1,9 @@
+"""Fixtures: one server for the session, a fresh FakeVastAICloud behind it per test, and a
+VastAIProvider pointed at it."""
+
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -8,7 +11,7 @@ import pytest
 
 from harvestgpu.providers.vastai import VastAIProvider
 from tests.fakes.http_server import serve_app
-from tests.fakes.vastai_fake import FakeVastAICloud
+from tests.fakes.vastai import FakeVastAICloud
 
 
 class _AppSwitch:
@@ -38,12 +41,6 @@ def fake(_server: tuple[_AppSwitch, str]) -> FakeVastAICloud:
 @pytest.fixture
 def base_url(fake: FakeVastAICloud, _server: tuple[_AppSwitch, str]) -> str:
     return _server[1]
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from harvestgpu.providers.base import instance_name
 from harvestgpu.providers.types import LaunchSpec, Offer, OfferQuery
 from harvestgpu.providers.vastai import VastAIProvider
-from tests.fakes.vastai_fake import FakeVastAICloud
+from tests.fakes.vastai import FakeVastAICloud
 
 STORAGE_PER_HOUR_50GB = 50 * 0.15 / 720
 

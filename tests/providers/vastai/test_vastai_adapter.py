@@ -10,7 +10,7 @@ import pytest
 from harvestgpu.providers.errors import NoCapacityError, ProviderAuthError, ProviderBadRequestError
 from harvestgpu.providers.types import InstanceState
 from harvestgpu.providers.vastai import VastAIProvider
-from tests.fakes.vastai_fake import FakeVastAICloud
+from tests.fakes.vastai import FakeVastAICloud
 from tests.providers.vastai.support import cheapest, requests_to, spec_for
 
 

@@ -18,7 +18,7 @@ from harvestgpu.providers.errors import (
 )
 from harvestgpu.providers.types import OfferQuery
 from harvestgpu.providers.vastai import VastAIProvider
-from tests.fakes.vastai_fake import FakeVastAICloud
+from tests.fakes.vastai import FakeVastAICloud
 from tests.providers.vastai.support import cheapest, requests_to, spec_for
 
 OpRunner = Callable[[], Awaitable[object]]

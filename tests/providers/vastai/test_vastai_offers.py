@@ -8,7 +8,7 @@ import pytest
 from harvestgpu.providers.errors import ProviderAuthError
 from harvestgpu.providers.types import OfferQuery
 from harvestgpu.providers.vastai import VastAIProvider
-from tests.fakes.vastai_fake import FakeVastAICloud
+from tests.fakes.vastai import FakeVastAICloud
 from tests.providers.vastai.support import STORAGE_PER_HOUR_50GB, cheapest
 
 REQUIRED_KEYS = {"H100-SXM", "H100-PCIE", "A100-80GB-SXM", "L40S", "RTX-4090", "RTX-A6000"}

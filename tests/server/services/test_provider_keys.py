@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fakes.http_server import serve_app
-from tests.fakes.tensordock_fake import FakeTensorDockCloud
+from tests.fakes.tensordock import FakeTensorDockCloud
 from tests.support import data
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import Api
 from tests.fakes.http_server import serve_app
-from tests.fakes.runpod_fake import FakeRunPodCloud
+from tests.fakes.runpod import FakeRunPodCloud
 from tests.server.web.helpers import browser, field_errors
 from tests.support import data
 

@@ -182,9 +182,9 @@ async def test_agent_callbacks_need_the_jobs_own_token(api: Api) -> None:
 
 
 async def test_a_step_slower_than_its_lease_keeps_the_job_from_other_workers(api_factory: Any) -> None:
-    # Every mock call takes 2.5 s; the lease is 1 s. Without renewal, a second worker would
+    # Every mock call takes 4 s; the lease is 2 s. Without renewal, a second worker would
     # claim the job mid-launch and launch it again.
-    async with api_factory(lease_seconds=1.0, mock_latency_ms=2500) as api:
+    async with api_factory(lease_seconds=2.0, mock_latency_ms=4000) as api:
         user = await api.register()
         job = await submit(api, user)
         first = asyncio.create_task(api.engine.run_once())

@@ -6,7 +6,7 @@ from typing import Any
 
 from harvestgpu.server.workers import orphans
 from tests.fakes.http_server import serve_app
-from tests.fakes.tensordock_fake import FakeTensorDockCloud
+from tests.fakes.tensordock import FakeTensorDockCloud
 from tests.support import data
 
 

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize, sync_playwright
 
 from tests.fakes.http_server import free_port, serve_app
-from tests.fakes.runpod_fake import FakeRunPodCloud
+from tests.fakes.runpod import FakeRunPodCloud
 from tests.support import wait_for_sync
 
 SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
