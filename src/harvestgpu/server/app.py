@@ -67,10 +67,14 @@ def create_app(settings: Settings | None = None, *, run_workers: bool | None = N
         app.state.rate_limiter = RateLimiter(settings)
         stopping = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
+        if ctx.auth_sync.enabled:
+            tasks.append(asyncio.create_task(ctx.auth_sync.run(stopping), name="auth-cache-sync"))
+            with contextlib.suppress(TimeoutError):  # Redis down: serve anyway, the TTL bounds it
+                await asyncio.wait_for(ctx.auth_sync.ready.wait(), timeout=2)
         if workers_on:
             from harvestgpu.server.workers.runner import start_workers
 
-            tasks = start_workers(ctx, stopping)
+            tasks += start_workers(ctx, stopping)
         try:
             yield
         finally:

@@ -73,7 +73,8 @@ async def _run_worker(settings: Settings) -> None:
 def admin_set_plan(email: str, plan: str) -> None:
     """`harvestgpu admin set-plan EMAIL PLAN`: change a user's plan (and so their rate limits).
 
-    Servers that cached the user's identity apply the new plan within about half a minute.
+    With HARVESTGPU_REDIS_URL set, running servers apply it at once; otherwise servers that
+    cached the user's identity apply it within half a minute.
     """
     from harvestgpu.errors import HarvestGPUError
     from harvestgpu.server.ratelimit import PLANS
@@ -94,13 +95,25 @@ async def _set_plan(settings: Settings, email: str, plan: str) -> bool:
     from sqlalchemy import update
 
     from harvestgpu.server import orm
+    from harvestgpu.server.auth_cache import AuthCache, AuthCacheSync
     from harvestgpu.server.db import Database, run_migrations
 
     await asyncio.to_thread(run_migrations, settings.effective_database_url)
     db = Database(settings.effective_database_url)
+    sync = AuthCacheSync(AuthCache(), settings.redis_url, settings.redis_key_prefix)
     try:
         async with db.write() as conn:
-            result = await conn.execute(update(orm.users).where(orm.users.c.email == email).values(plan=plan))
-        return bool(result.rowcount)
+            user_id = (
+                await conn.execute(
+                    update(orm.users)
+                    .where(orm.users.c.email == email)
+                    .values(plan=plan)
+                    .returning(orm.users.c.id)
+                )
+            ).scalar_one_or_none()
+        if user_id is not None:
+            await sync.forget_user(user_id)
+        return user_id is not None
     finally:
+        await sync.close()
         await db.dispose()

@@ -10,6 +10,7 @@ import httpx
 
 from harvestgpu.providers.mock import MockBehaviour, MockCloud
 from harvestgpu.providers.registry import REAL_PROVIDERS
+from harvestgpu.server.auth_cache import AuthCache, AuthCacheSync
 from harvestgpu.server.db import Database
 from harvestgpu.server.metrics import MeteredTransport, Metrics
 from harvestgpu.server.security import MasterKey
@@ -26,6 +27,8 @@ class AppContext:
     mock_cloud: MockCloud
     offer_cache: OfferCache
     metrics: Metrics
+    auth_cache: AuthCache
+    auth_sync: AuthCacheSync
     # Set when a job becomes due so the engine does not wait for its next poll.
     engine_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # (expires at, stats by provider) cached by services/provider_stats.py
@@ -42,6 +45,7 @@ class AppContext:
             stuck_boot=MockBehaviour.no_capacity_keys(settings.mock_stuck_boot),
         )
         metrics = metrics or Metrics()
+        auth_cache = AuthCache()
         return cls(
             settings=settings,
             db=Database(settings.effective_database_url),
@@ -60,9 +64,12 @@ class AppContext:
             mock_cloud=MockCloud(settings.data_dir / "mock-cloud.sqlite3", behaviour),
             offer_cache=OfferCache(ttl_s=settings.price_ttl_s),
             metrics=metrics,
+            auth_cache=auth_cache,
+            auth_sync=AuthCacheSync(auth_cache, settings.redis_url, settings.redis_key_prefix),
         )
 
     async def close(self) -> None:
+        await self.auth_sync.close()
         await self.http.aclose()
         await self.db.dispose()
         self.mock_cloud.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +22,6 @@ from harvestgpu.server.security import (
     verify_password,
 )
 
-AUTH_CACHE_TTL_S = 30.0
 LAST_USED_RESOLUTION_S = 60.0
 
 
@@ -33,31 +31,6 @@ class AuthUser:
     email: str
     plan: str
     api_key_id: str | None  # None when authenticated by JWT
-
-
-class AuthCache:
-    """token hash -> user, briefly, so the hot path skips the database (revocation clears it)."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, AuthUser]] = {}
-
-    def get(self, key: str) -> AuthUser | None:
-        hit = self._entries.get(key)
-        if hit is None or hit[0] < time.monotonic():
-            return None
-        return hit[1]
-
-    def put(self, key: str, user: AuthUser) -> None:
-        if len(self._entries) > 50_000:
-            self._entries.clear()
-        self._entries[key] = (time.monotonic() + AUTH_CACHE_TTL_S, user)
-
-    def drop_user(self, user_id: str) -> None:
-        for k in [k for k, (_, u) in self._entries.items() if u.id == user_id]:
-            del self._entries[k]
-
-
-auth_cache = AuthCache()
 
 
 def _now() -> datetime:
@@ -129,32 +102,32 @@ async def authenticate(ctx: AppContext, token: str) -> AuthUser:
         raise Unauthorized("Authentication required: send 'Authorization: Bearer <api key>'")
     if token.startswith(API_KEY_PREFIX):
         digest = hash_token(token)
-        cached = auth_cache.get(digest)
+        cached = ctx.auth_cache.get(digest)
         if cached is not None:
             return cached
         row = await ctx.db.fetch_one_hot(_KEY_LOOKUP, {"digest": digest})
         if row is None:
             raise Unauthorized("Invalid API key")
         user = AuthUser(id=row["id"], email=row["email"], plan=row["plan"], api_key_id=row["key_id"])
-        auth_cache.put(digest, user)
+        ctx.auth_cache.put(digest, user)
         await _touch_key(ctx, user.api_key_id)
         return user
     user_id = ctx.master.verify_jwt(token)
     if user_id is None:
         raise Unauthorized("Invalid or expired token")
-    cached = auth_cache.get("jwt:" + user_id)
+    cached = ctx.auth_cache.get("jwt:" + user_id)
     if cached is not None:
         return cached
     urow = await ctx.db.fetch_one_hot(_USER_LOOKUP, {"uid": user_id})
     if urow is None:
         raise Unauthorized("Invalid or expired token")
     user = AuthUser(id=urow["id"], email=urow["email"], plan=urow["plan"], api_key_id=None)
-    auth_cache.put("jwt:" + user_id, user)
+    ctx.auth_cache.put("jwt:" + user_id, user)
     return user
 
 
 async def _touch_key(ctx: AppContext, key_id: str | None) -> None:
-    # Only on cache misses (at most about once per AUTH_CACHE_TTL_S per key): last-used is
+    # Only on cache misses (at most about once per auth-cache TTL per key): last-used is
     # informational, so it is kept off the hot path.
     if key_id is None:
         return
@@ -249,5 +222,5 @@ async def revoke_api_key(ctx: AppContext, user: AuthUser, key_id: str) -> dict[s
             raise NotFound("API key not found")
         if live <= 1 and user.api_key_id == key_id:
             raise Conflict("Cannot revoke your only API key while using it; create another first")
-    auth_cache.drop_user(user.id)
+    await ctx.auth_sync.forget_user(user.id)
     return {"id": key_id, "revoked": True}

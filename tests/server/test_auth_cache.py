@@ -1,0 +1,75 @@
+"""Each API process caches identities for 30 s; with Redis, a revoked key or a changed plan
+reaches every process at once instead (two real server processes sharing SQLite and Redis)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harvestgpu.server.cli_commands import admin_set_plan
+from tests.server.api.test_ratelimit_redis import REDIS_URL, api_process
+from tests.support import REDIS_URL_ENV, data, error, wait_for_sync
+
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.e2e,
+    pytest.mark.skipif(not REDIS_URL, reason=f"{REDIS_URL_ENV} is not set"),
+]
+
+
+def test_a_revoked_key_stops_working_on_every_process_at_once(tmp_path: Path) -> None:
+    prefix = f"hg-test-{uuid.uuid4().hex[:8]}"
+    log = tmp_path / "servers.log"
+    with (
+        api_process(tmp_path / "data", log, prefix) as first,
+        api_process(tmp_path / "data", log, prefix) as second,
+    ):
+        body = {"email": f"revoke-{uuid.uuid4().hex[:6]}@example.com", "password": "correct-horse"}
+        old_key = data(httpx.post(first + "/api/v1/auth/register", json=body, timeout=10), 201)["api_key"]
+        old = {"Authorization": f"Bearer {old_key}"}
+        data(httpx.get(second + "/api/v1/auth/me", headers=old, timeout=10))  # now cached there
+        new_key = data(httpx.post(first + "/api/v1/auth/keys", headers=old, json={}, timeout=10), 201)
+        new = {"Authorization": f"Bearer {new_key['api_key']}"}
+        keys = data(httpx.get(first + "/api/v1/auth/keys", headers=new, timeout=10))["keys"]
+        old_id = next(k["id"] for k in keys if k["id"] != new_key["id"])
+        data(httpx.delete(f"{first}/api/v1/auth/keys/{old_id}", headers=new, timeout=10))
+
+        def refused_by_second() -> bool:
+            return httpx.get(second + "/api/v1/auth/me", headers=old, timeout=10).status_code == 401
+
+        # Well inside the 30 s the cache would otherwise keep the key alive.
+        wait_for_sync(refused_by_second, timeout=5, what="the revoked key refused by the other process")
+        assert "Invalid API key" in error(httpx.get(second + "/api/v1/auth/me", headers=old, timeout=10), 401)
+        data(httpx.get(second + "/api/v1/auth/me", headers=new, timeout=10))
+
+
+def test_a_plan_change_reaches_running_servers_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"hg-test-{uuid.uuid4().hex[:8]}"
+    data_dir = tmp_path / "data"
+    with api_process(data_dir, tmp_path / "servers.log", prefix) as server:
+        body = {"email": f"plan-{uuid.uuid4().hex[:6]}@example.com", "password": "correct-horse"}
+        key = data(httpx.post(server + "/api/v1/auth/register", json=body, timeout=10), 201)["api_key"]
+        headers = {"Authorization": f"Bearer {key}"}
+        # Plan limits come from the cached identity: the free plan's 60 a minute.
+        assert (
+            httpx.get(server + "/api/v1/jobs", headers=headers, timeout=10).headers["RateLimit-Limit"] == "60"
+        )
+        for name, value in {
+            "HARVESTGPU_DATA_DIR": str(data_dir),
+            "HARVESTGPU_DATABASE_URL": "",
+            "HARVESTGPU_REDIS_URL": str(REDIS_URL),
+            "HARVESTGPU_REDIS_KEY_PREFIX": prefix,
+        }.items():
+            monkeypatch.setenv(name, value)
+        admin_set_plan(body["email"], "enterprise")
+
+        def enterprise() -> bool:
+            response = httpx.get(server + "/api/v1/jobs", headers=headers, timeout=10)
+            return response.headers["RateLimit-Limit"] == "10000"
+
+        wait_for_sync(enterprise, timeout=5, what="the new plan applied by the running server")
