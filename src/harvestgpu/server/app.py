@@ -67,10 +67,10 @@ def create_app(settings: Settings | None = None, *, run_workers: bool | None = N
         app.state.rate_limiter = RateLimiter(settings)
         stopping = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
-        if ctx.auth_sync.enabled:
-            tasks.append(asyncio.create_task(ctx.auth_sync.run(stopping), name="auth-cache-sync"))
+        if ctx.cache_sync.enabled:
+            tasks.append(asyncio.create_task(ctx.cache_sync.run(stopping), name="cache-sync"))
             with contextlib.suppress(TimeoutError):  # Redis down: serve anyway, the TTL bounds it
-                await asyncio.wait_for(ctx.auth_sync.ready.wait(), timeout=2)
+                await asyncio.wait_for(ctx.cache_sync.ready.wait(), timeout=2)
         if workers_on:
             from harvestgpu.server.workers.runner import start_workers
 

@@ -95,12 +95,12 @@ async def _set_plan(settings: Settings, email: str, plan: str) -> bool:
     from sqlalchemy import update
 
     from harvestgpu.server import orm
-    from harvestgpu.server.auth_cache import AuthCache, AuthCacheSync
+    from harvestgpu.server.cache_sync import AuthCache, CacheSync
     from harvestgpu.server.db import Database, run_migrations
 
     await asyncio.to_thread(run_migrations, settings.effective_database_url)
     db = Database(settings.effective_database_url)
-    sync = AuthCacheSync(AuthCache(), settings.redis_url, settings.redis_key_prefix)
+    sync = CacheSync(AuthCache(), None, settings.redis_url, settings.redis_key_prefix)
     try:
         async with db.write() as conn:
             user_id = (

@@ -10,7 +10,7 @@ import httpx
 
 from harvestgpu.providers.mock import MockBehaviour, MockCloud
 from harvestgpu.providers.registry import REAL_PROVIDERS
-from harvestgpu.server.auth_cache import AuthCache, AuthCacheSync
+from harvestgpu.server.cache_sync import AuthCache, CacheSync
 from harvestgpu.server.db import Database
 from harvestgpu.server.metrics import MeteredTransport, Metrics
 from harvestgpu.server.security import MasterKey
@@ -28,7 +28,7 @@ class AppContext:
     offer_cache: OfferCache
     metrics: Metrics
     auth_cache: AuthCache
-    auth_sync: AuthCacheSync
+    cache_sync: CacheSync
     # Set when a job becomes due so the engine does not wait for its next poll.
     engine_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # (expires at, stats by provider) cached by services/provider_stats.py
@@ -46,6 +46,7 @@ class AppContext:
         )
         metrics = metrics or Metrics()
         auth_cache = AuthCache()
+        offer_cache = OfferCache(ttl_s=settings.price_ttl_s)
         return cls(
             settings=settings,
             db=Database(settings.effective_database_url),
@@ -62,14 +63,14 @@ class AppContext:
                 headers={"User-Agent": "harvestgpu/0.1"},
             ),
             mock_cloud=MockCloud(settings.data_dir / "mock-cloud.sqlite3", behaviour),
-            offer_cache=OfferCache(ttl_s=settings.price_ttl_s),
+            offer_cache=offer_cache,
             metrics=metrics,
             auth_cache=auth_cache,
-            auth_sync=AuthCacheSync(auth_cache, settings.redis_url, settings.redis_key_prefix),
+            cache_sync=CacheSync(auth_cache, offer_cache, settings.redis_url, settings.redis_key_prefix),
         )
 
     async def close(self) -> None:
-        await self.auth_sync.close()
+        await self.cache_sync.close()
         await self.http.aclose()
         await self.db.dispose()
         self.mock_cloud.close()

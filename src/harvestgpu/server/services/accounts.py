@@ -222,5 +222,5 @@ async def revoke_api_key(ctx: AppContext, user: AuthUser, key_id: str) -> dict[s
             raise NotFound("API key not found")
         if live <= 1 and user.api_key_id == key_id:
             raise Conflict("Cannot revoke your only API key while using it; create another first")
-    await ctx.auth_sync.forget_user(user.id)
+    await ctx.cache_sync.forget_user(user.id)
     return {"id": key_id, "revoked": True}

@@ -114,7 +114,7 @@ class JobSteps:
         try:
             instance = await adapter.launch(self._spec(job, cand, adapter))
         except ProviderTransientError as exc:
-            self._inventory_changed(cand)
+            await self._inventory_changed(cand)
             if job["retries"] < MAX_LAUNCH_RETRIES:
                 wait = exc.retry_after if exc.retry_after is not None else 2.0 * (job["retries"] + 1)
                 await self._apply(
@@ -126,11 +126,11 @@ class JobSteps:
             await self._next_candidate(job, attempts, idx)
             return
         except ProviderError as exc:
-            self._inventory_changed(cand)
+            await self._inventory_changed(cand)
             attempts.append(self._attempt(attempts, cand, exc.error_class, exc.message))
             await self._next_candidate(job, attempts, idx)
             return
-        self._inventory_changed(cand)
+        await self._inventory_changed(cand)
         attempts.append(self._attempt(attempts, cand, "launched", None))
         now = _now()
         info = registry.provider_info(cand["provider"])
@@ -153,14 +153,15 @@ class JobSteps:
             },
         )
 
-    def _inventory_changed(self, cand: Mapping[Any, Any]) -> None:
+    async def _inventory_changed(self, cand: Mapping[Any, Any]) -> None:
         """A launch at a cloud consumed or revealed gone capacity: its cached offers are stale.
 
         On marketplaces an offer is one machine (Vast.ai): once rented, it must not be the next
-        job's first candidate. The next submit for this account fetches fresh offers.
+        job's first candidate. The next submit for this account fetches fresh offers, in every
+        API process when Redis is configured (server/cache_sync.py).
         """
         if cand.get("key_id"):
-            self.ctx.offer_cache.forget(cand["key_id"])
+            await self.ctx.cache_sync.forget_offers(cand["key_id"])
 
     def _spec(self, job: Mapping[Any, Any], cand: Mapping[Any, Any], adapter: Provider) -> LaunchSpec:
         env: dict[str, str] = {}

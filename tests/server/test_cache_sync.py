@@ -1,5 +1,6 @@
-"""Each API process caches identities for 30 s; with Redis, a revoked key or a changed plan
-reaches every process at once instead (two real server processes sharing SQLite and Redis)."""
+"""With Redis, what one process changes reaches the others' caches at once (real server and
+worker processes sharing SQLite and Redis): a revoked key or a changed plan (identities are
+otherwise cached 30 s) and the offers a launch used up (otherwise cached HARVESTGPU_PRICE_TTL_S)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import httpx
 import pytest
 
 from harvestgpu.server.cli_commands import admin_set_plan
+from tests.e2e.server_process import ServerProcess, WorkerProcess
+from tests.fakes.http_server import serve_app
+from tests.fakes.vastai import FakeVastAICloud
 from tests.server.api.test_ratelimit_redis import REDIS_URL, api_process
 from tests.support import REDIS_URL_ENV, data, error, wait_for_sync
 
@@ -73,3 +77,53 @@ def test_a_plan_change_reaches_running_servers_at_once(
             return response.headers["RateLimit-Limit"] == "10000"
 
         wait_for_sync(enterprise, timeout=5, what="the new plan applied by the running server")
+
+
+def test_a_launch_in_a_worker_process_refreshes_the_api_processes_offers(tmp_path: Path) -> None:
+    """On Vast.ai an offer is one machine. After a worker rents it, the API process (which
+    routes submits from its own cache) must not offer that machine to the next job."""
+    fake = FakeVastAICloud()
+    fake.set_price("L40S", 0.80)
+    data_dir = tmp_path / "data"
+    with serve_app(fake.app()) as vast_url:
+        env = {
+            "HARVESTGPU_REDIS_URL": str(REDIS_URL),
+            "HARVESTGPU_REDIS_KEY_PREFIX": f"hg-test-{uuid.uuid4().hex[:8]}",
+            "HARVESTGPU_SECRET_KEY": "cache-sync-secret",
+            "HARVESTGPU_VASTAI_API_URL": vast_url,
+            "HARVESTGPU_PRICE_TTL_S": "600",  # the cache would otherwise outlive this whole test
+            "HARVESTGPU_MONITOR_INTERVAL_S": "0.2",
+        }
+        api = ServerProcess(data_dir, env=env).start(no_workers=True)
+        worker = WorkerProcess(data_dir, env, "offers")
+        try:
+            with api.client() as http:
+                user = data(
+                    http.post(
+                        "/api/v1/auth/register", json={"email": "o@example.com", "password": "password1"}
+                    ),
+                    201,
+                )
+                headers = {"Authorization": f"Bearer {user['api_key']}"}
+                data(
+                    http.post(
+                        "/api/v1/providers/keys",
+                        headers=headers,
+                        json={"provider": "vastai", "api_key": fake.api_key},
+                    )
+                )
+                body = {"gpu": "L40S", "provider": "vastai", "image": "pytorch/pytorch:latest"}
+                first = data(http.post("/api/v1/jobs", headers=headers, json=body), 201)
+                rented = first["routing"]["candidates"][0]["offer_id"]
+
+                def placed() -> bool:
+                    job = data(http.get(f"/api/v1/jobs/{first['id']}", headers=headers))
+                    return job["instance_id"] is not None
+
+                wait_for_sync(placed, timeout=30, what="the first job placed by the worker process")
+                second = data(http.post("/api/v1/jobs", headers=headers, json=body), 201)
+                assert second["routing"]["candidates"][0]["offer_id"] != rented
+                assert rented not in {c["offer_id"] for c in second["routing"]["candidates"]}
+        finally:
+            worker.stop()
+            api.stop()
