@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -100,3 +101,15 @@ def error(resp: httpx.Response, status: int) -> str:
     assert body["status"] == "error" and isinstance(body["error"], str) and body["error"], body
     assert set(body) == {"status", "error"}, body
     return str(body["error"])
+
+
+def stop_process(process: subprocess.Popen[bytes], grace_s: float = 15.0) -> None:
+    """SIGTERM (a graceful shutdown), then SIGKILL if it is still there after ``grace_s``."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)

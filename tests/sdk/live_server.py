@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.fakes.http_server import free_port
+from tests.support import stop_process
 
 START_DEADLINE_S = 60.0
 STOP_DEADLINE_S = 15.0
@@ -66,12 +67,7 @@ def run_live_server(workdir: Path) -> Iterator[LiveServer]:
             _wait_until_healthy(server, process)
             yield server
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_DEADLINE_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, STOP_DEADLINE_S)
 
 
 def _wait_until_healthy(server: LiveServer, process: subprocess.Popen[bytes]) -> None:

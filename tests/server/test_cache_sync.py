@@ -14,7 +14,7 @@ from harvestgpu.server.cli_commands import admin_set_plan
 from tests.e2e.server_process import ServerProcess, WorkerProcess
 from tests.fakes.http_server import serve_app
 from tests.fakes.vastai import FakeVastAICloud
-from tests.server.api.test_ratelimit_redis import REDIS_URL, api_process
+from tests.server.redis_processes import REDIS_URL, api_process, register, two_api_processes
 from tests.support import REDIS_URL_ENV, data, error, wait_for_sync
 
 pytestmark = [
@@ -25,15 +25,8 @@ pytestmark = [
 
 
 def test_a_revoked_key_stops_working_on_every_process_at_once(tmp_path: Path) -> None:
-    prefix = f"hg-test-{uuid.uuid4().hex[:8]}"
-    log = tmp_path / "servers.log"
-    with (
-        api_process(tmp_path / "data", log, prefix) as first,
-        api_process(tmp_path / "data", log, prefix) as second,
-    ):
-        body = {"email": f"revoke-{uuid.uuid4().hex[:6]}@example.com", "password": "correct-horse"}
-        old_key = data(httpx.post(first + "/api/v1/auth/register", json=body, timeout=10), 201)["api_key"]
-        old = {"Authorization": f"Bearer {old_key}"}
+    with two_api_processes(tmp_path) as (first, second):
+        old = register(first, "revoke")
         data(httpx.get(second + "/api/v1/auth/me", headers=old, timeout=10))  # now cached there
         new_key = data(httpx.post(first + "/api/v1/auth/keys", headers=old, json={}, timeout=10), 201)
         new = {"Authorization": f"Bearer {new_key['api_key']}"}

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Viewp
 
 from tests.fakes.http_server import free_port, serve_app
 from tests.fakes.runpod import FakeRunPodCloud
-from tests.support import wait_for_sync
+from tests.support import stop_process, wait_for_sync
 
 SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -104,12 +104,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory, runpod_url: str, server
             wait_for_sync(healthy, timeout=30, what=f"server on {base_url}")
             yield base_url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            stop_process(process)
 
 
 @pytest.fixture(scope="module")
