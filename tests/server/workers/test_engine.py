@@ -28,6 +28,8 @@ async def test_failover_to_next_offer_when_cloud_has_no_capacity(api_factory: An
     async with api_factory(backend, mock_no_capacity="H100-PCIE") as api:
         user = await api.register()
         job = await submit(api, user)
+        # Polled before and after the attempts: the trace a client sees follows them.
+        assert (await api.job(user, job["id"]))["routing"]["attempts"] == []
         running = await api.run_until(user, job["id"], "running")
         attempts = running["routing"]["attempts"]
         assert [a["outcome"] for a in attempts] == ["no_capacity"] * 3 + ["launched"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from harvestgpu.models.jobs import TERMINAL_STATUSES
 
@@ -72,27 +75,64 @@ def job_out(row: Mapping[Any, Any], *, with_routing: bool = True) -> dict[str, A
         "instance_id": row["instance_id"],
     }
     if with_routing:
-        candidates = row["candidates"] or []
-        launched = next((a for a in reversed(row["attempts"] or []) if a["outcome"] == "launched"), None)
-        chosen = None
-        if launched is not None:
-            chosen = next(
-                (
-                    candidate_out(c)
-                    for c in candidates
-                    if c["offer_id"] == launched["offer_id"] and c["provider"] == launched["provider"]
-                ),
-                None,
-            )
-        out["routing"] = {
-            "requested": row["gpu"],
-            "matched_models": sorted({c["gpu_model"] for c in candidates}),
-            "chosen": chosen,
-            "candidates": [candidate_out(c) for c in candidates],
-            "rejected": dict(row["rejected"] or {}),
-            "attempts": list(row["attempts"] or []),
-        }
+        out["routing"] = routing_out(
+            row["gpu"], row["candidates"] or [], row["attempts"] or [], row["rejected"] or {}
+        )
     return out
+
+
+def routing_out(
+    requested: str, candidates: list[Any], attempts: list[Any], rejected: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The routing trace: candidates considered, rejections, attempts and the offer chosen."""
+    launched = next((a for a in reversed(attempts) if a["outcome"] == "launched"), None)
+    chosen = None
+    if launched is not None:
+        chosen = next(
+            (
+                candidate_out(c)
+                for c in candidates
+                if c["offer_id"] == launched["offer_id"] and c["provider"] == launched["provider"]
+            ),
+            None,
+        )
+    return {
+        "requested": requested,
+        "matched_models": sorted({c["gpu_model"] for c in candidates}),
+        "chosen": chosen,
+        "candidates": [candidate_out(c) for c in candidates],
+        "rejected": dict(rejected),
+        "attempts": list(attempts),
+    }
+
+
+def job_view(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """job_out() for a row whose trace columns were read as JSON text (``ROUTING_TEXT_FIELDS``).
+
+    Clients poll GET /jobs/{id}; the trace changes only when an attempt is made, so it is
+    decoded and shaped once per distinct text instead of on every poll (bench/bench_api.py).
+    """
+    out = job_out(row, with_routing=False)
+    out["routing"] = _routing_from_text(
+        row["gpu"], row["candidates_json"], row["attempts_json"], row["rejected_json"]
+    )
+    return out
+
+
+ROUTING_TEXT_FIELDS = ("candidates", "attempts", "rejected")
+
+
+# Shared between callers: the returned trace must be treated as read-only.
+@lru_cache(maxsize=1024)
+def _routing_from_text(
+    requested: str, candidates: str | None, attempts: str | None, rejected: str | None
+) -> dict[str, Any]:
+    return routing_out(
+        requested,
+        orjson.loads(candidates) if candidates else [],
+        orjson.loads(attempts) if attempts else [],
+        orjson.loads(rejected) if rejected else {},
+    )
 
 
 def _iso(value: datetime | None) -> str | None:

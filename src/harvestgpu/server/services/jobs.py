@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Text, bindparam, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from harvestgpu import gpus, routing
@@ -22,7 +22,13 @@ from harvestgpu.server.schemas import JobSubmitRequest
 from harvestgpu.server.security import new_id
 from harvestgpu.server.services import budgets, job_events
 from harvestgpu.server.services.accounts import AuthUser
-from harvestgpu.server.services.job_views import VIEW_FIELDS, billed_hours, job_out
+from harvestgpu.server.services.job_views import (
+    ROUTING_TEXT_FIELDS,
+    VIEW_FIELDS,
+    billed_hours,
+    job_out,
+    job_view,
+)
 from harvestgpu.server.services.pricing import gather_offers
 from harvestgpu.server.services.provider_stats import provider_stats
 
@@ -30,7 +36,13 @@ MAX_STORED_CANDIDATES = 25
 J = orm.jobs.c
 # Only what a job response (and the logs endpoints) need: every column read is decoded.
 _VIEW_COLUMNS = [J[name] for name in (*VIEW_FIELDS, "phase", "logs_available")]
-_JOB_BY_ID = select(*_VIEW_COLUMNS).where(J.id == bindparam("job_id"), J.user_id == bindparam("user_id"))
+_BY_ID_AND_USER = (J.id == bindparam("job_id"), J.user_id == bindparam("user_id"))
+_JOB_BY_ID = select(*_VIEW_COLUMNS).where(*_BY_ID_AND_USER)
+# GET /jobs/{id}: the trace columns as their JSON text, rendered through job_view()'s memo.
+_JOB_VIEW_BY_ID = select(
+    *(c for c in _VIEW_COLUMNS if c.key not in ROUTING_TEXT_FIELDS),
+    *(cast(J[name], Text).label(f"{name}_json") for name in ROUTING_TEXT_FIELDS),
+).where(*_BY_ID_AND_USER)
 
 
 def _now() -> datetime:
@@ -186,7 +198,10 @@ async def get_row(ctx: AppContext, user: AuthUser, job_id: str) -> Mapping[str, 
 
 
 async def get(ctx: AppContext, user: AuthUser, job_id: str) -> dict[str, Any]:
-    return job_out(await get_row(ctx, user, job_id))
+    row = await ctx.db.fetch_one_hot(_JOB_VIEW_BY_ID, {"job_id": job_id, "user_id": user.id})
+    if row is None:
+        raise NotFound(f"Job '{job_id[:64]}' not found")
+    return job_view(row)
 
 
 async def list_jobs(
