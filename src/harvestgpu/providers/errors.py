@@ -67,3 +67,15 @@ def redact(text: str, *secrets: str | None) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "****")
     return text
+
+
+def header_safe_key(provider: str, op: str, key: str) -> str:
+    """The key as it may go into an Authorization header, or ProviderAuthError.
+
+    HTTP libraries echo an illegal header value in their exception text (escaped, so
+    :func:`redact` cannot find it): such a value must never reach the wire.
+    """
+    key = key.strip()
+    if not key or not key.isascii() or not key.isprintable() or " " in key:
+        raise ProviderAuthError(provider, f"{op}: the key is empty or is not a valid API key")
+    return key

@@ -27,6 +27,7 @@ from harvestgpu.providers.errors import (
     ProviderTransientError,
     QuotaError,
     RateLimitedError,
+    header_safe_key,
     redact,
 )
 
@@ -221,10 +222,7 @@ class RunPodClient:
         json_body: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
     ) -> httpx.Response:
-        key = self._api_key.strip()
-        if not key or not key.isascii() or not key.isprintable() or " " in key:
-            # Never put such a value on the wire: HTTP libraries echo bad header values.
-            raise ProviderAuthError(PROVIDER, f"{op}: the key is empty or is not a RunPod API key")
+        key = header_safe_key(PROVIDER, op, self._api_key)
         all_headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         all_headers.update(headers or {})
         request = self._http.build_request(
