@@ -69,6 +69,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         env.update(
             HARVESTGPU_PUBLIC_URL=f"http://127.0.0.1:{port}",
             HARVESTGPU_ORPHAN_SWEEP_INTERVAL_S="1",
+            HARVESTGPU_ORPHAN_GRACE_S="0",
             HARVESTGPU_PROVIDER_TIMEOUT_S="10",
         )
         server = ServerProcess(tmp_path / "data", env=env, port=port).start()

@@ -7,6 +7,7 @@ point it at a local fake server).
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -29,9 +30,19 @@ def instance_name(job_id: str) -> str:
     return f"{INSTANCE_NAME_PREFIX}{job_id}"
 
 
+_JOB_ID = re.compile(r"[0-9a-f]{16}")
+
+
 def job_id_from_name(name: str | None) -> str | None:
+    """The job id in an instance name we gave, or None for any other name.
+
+    Strict on purpose: users run their own machines under the same keys, and the orphan sweep
+    terminates what this returns a job id for, so "hg-test" must not look like ours.
+    """
     if name and name.startswith(INSTANCE_NAME_PREFIX):
-        return name[len(INSTANCE_NAME_PREFIX) :]
+        job_id = name[len(INSTANCE_NAME_PREFIX) :]
+        if _JOB_ID.fullmatch(job_id):
+            return job_id
     return None
 
 

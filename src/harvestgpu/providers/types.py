@@ -90,6 +90,9 @@ class Instance:
     price_per_hour: float | None = None
     region: str | None = None
     created_at: datetime | None = None
+    # The job id the cloud echoes in a second marker set at launch (a tag or an env var), when
+    # its listing carries one: an instance whose marker disagrees with its name is not ours.
+    job_marker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -33,6 +34,8 @@ class AppContext:
     engine_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # (expires at, stats by provider) cached by services/provider_stats.py
     provider_stats_cache: tuple[float, dict[str, Any]] | None = None
+    # When the orphan sweep first listed an instance of no known job (workers/orphans.py).
+    orphan_first_seen: dict[tuple[str, str | None, str], datetime] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings, metrics: Metrics | None = None) -> AppContext:

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     boot_timeout_s: float = 1200.0
     lease_seconds: float = 60.0
     orphan_sweep_interval_s: float = 300.0
+    # An instance named like ours whose job this server does not know is left this long (from
+    # its creation, or from its first sighting where the cloud gives no time): its launch's
+    # row may still be being written.
+    orphan_grace_s: float = 600.0
     price_ttl_s: float = 60.0
     provider_timeout_s: float = 20.0
     # Per-cloud bound on the engine's calls ("slug=seconds,..."); TensorDock's creates and

@@ -25,7 +25,6 @@ from harvestgpu.server.context import AppContext
 from harvestgpu.server.services import provider_keys
 
 log = logging.getLogger("harvestgpu.orphans")
-UNKNOWN_JOB_GRACE = timedelta(minutes=10)
 J = orm.jobs.c
 PK = orm.provider_keys.c
 
@@ -50,10 +49,15 @@ async def _accounts(ctx: AppContext) -> list[tuple[str | None, Provider]]:
     return out
 
 
-def _verdict(inst: Instance, job: Any, user_id: str | None, now: datetime) -> str | None:
+def _verdict(
+    ctx: AppContext, inst: Instance, job: Any, user_id: str | None, slug: str, now: datetime
+) -> str | None:
     """Why this instance should go, or None to keep it."""
     if job is None or (user_id is not None and job["user_id"] != user_id):
-        if inst.created_at is not None and now - inst.created_at < UNKNOWN_JOB_GRACE:
+        # Listings of some clouds (Lambda, TensorDock) carry no creation time: the grace then
+        # runs from this process's first sighting, which a restart only lengthens.
+        seen = ctx.orphan_first_seen.setdefault((slug, user_id, inst.instance_id), now)
+        if now - (inst.created_at or seen) < timedelta(seconds=ctx.settings.orphan_grace_s):
             return None
         return "no such job on this server"
     if job["phase"] == "launch":
@@ -81,10 +85,12 @@ async def sweep_once(ctx: AppContext) -> list[dict[str, Any]]:
             # (a boot the engine abandoned, say), and they are no one's duplicate.
             if job_id is None or inst.state == InstanceState.TERMINATED:
                 continue
+            if inst.job_marker is not None and inst.job_marker != job_id:
+                continue  # named like ours, but not launched by us
             job = await ctx.db.fetch_one(
                 select(J.user_id, J.phase, J.status, J.instance_id).where(J.id == job_id)
             )
-            reason = _verdict(inst, job, user_id, now)
+            reason = _verdict(ctx, inst, job, user_id, adapter.slug, now)
             if reason is None:
                 continue
             try:
@@ -109,4 +115,5 @@ async def sweep_once(ctx: AppContext) -> list[dict[str, Any]]:
                 "orphan sweep: terminated %s %s (%s): %s", adapter.slug, inst.instance_id, inst.name, reason
             )
             terminated.append(record)
+            ctx.orphan_first_seen.pop((adapter.slug, user_id, inst.instance_id), None)
     return terminated
