@@ -39,7 +39,10 @@ class ProviderOut(BaseModel):
     name: str
     key_url: str
     connected: bool  # the caller has an active key (always True for mock)
-    available: bool  # usable for placement right now
+    available: bool  # usable for placement right now: its offer listing works and has capacity
+    # "ok", "error" (the key or the cloud failed: see error), "not_connected" or "disabled"
+    state: str = "ok"
+    error: str | None = None
     gpus: list[str]  # canonical models currently offered (empty when unknown)
     logs: Literal["api", "agent", "simulated"]
 

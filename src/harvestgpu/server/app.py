@@ -53,6 +53,21 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "Invalid request"
 
 
+def _needs_auth(req: Request) -> bool:
+    from harvestgpu.server.api.deps import current_user
+
+    route = req.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    return dependant is not None and any(d.call is current_user for d in dependant.dependencies)
+
+
+def _body_not_json(req: Request, exc: RequestValidationError) -> bool:
+    """A body sent without a JSON content type reaches validation as raw bytes."""
+    if "json" in req.headers.get("content-type", ""):
+        return False
+    return any(tuple(e.get("loc", ())) == ("body",) and e.get("type") != "missing" for e in exc.errors())
+
+
 def create_app(settings: Settings | None = None, *, run_workers: bool | None = None) -> FastAPI:
     settings = settings or Settings()
     workers_on = settings.run_workers if run_workers is None else run_workers
@@ -100,7 +115,16 @@ def create_app(settings: Settings | None = None, *, run_workers: bool | None = N
         return error_response(exc.status, exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(req: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI reads the body before it resolves dependencies: answer who-are-you first,
+        # so a caller without valid credentials learns that (401), not what is wrong in a
+        # body it may not send at all.
+        if _needs_auth(req):
+            from harvestgpu.server.api.deps import current_user
+
+            await current_user(req)  # raises Unauthorized
+        if _body_not_json(req, exc):
+            return error_response(400, "Send the request body as JSON with 'Content-Type: application/json'")
         return error_response(400, _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)

@@ -93,3 +93,13 @@ class ProviderKeyRequest(_Strict):
         if v not in REAL_PROVIDERS:
             raise ValueError(f"must be one of {', '.join(REAL_PROVIDERS)}")
         return v
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key(cls, v: str) -> str:
+        # Pasted keys often carry a newline; a key that still cannot go into an HTTP header
+        # would only fail later, at the cloud, with the key echoed in a library's error text.
+        v = v.strip()
+        if len(v) < 8 or not v.isascii() or not v.isprintable() or " " in v:
+            raise ValueError("must be the key exactly as the provider shows it (printable, no spaces)")
+        return v

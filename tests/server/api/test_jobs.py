@@ -137,6 +137,21 @@ async def test_submit_malformed_json_and_empty_body(api: Api) -> None:
     h = {**user["headers"], "Content-Type": "application/json"}
     assert "JSON" in error(await api.client.post("/api/v1/jobs", headers=h, content=b'{"gpu": '), 400)
     error(await api.client.post("/api/v1/jobs", headers=h, content=b""), 400)
+    form = {**user["headers"], "Content-Type": "application/x-www-form-urlencoded"}
+    msg = error(await api.client.post("/api/v1/jobs", headers=form, content=b'{"gpu": "H100"}'), 400)
+    assert "Content-Type: application/json" in msg
+    assert data(await api.client.get("/api/v1/jobs", headers=user["headers"]))["total"] == 0
+
+
+async def test_credentials_are_checked_before_the_body(api: Api) -> None:
+    """Without valid credentials a caller learns that (401), whatever the body."""
+    h = {"Content-Type": "application/json"}
+    for bad_auth in ({}, {"Authorization": "Bearer hg_live_nope"}):
+        for path in ("/api/v1/jobs", "/api/v1/webhooks"):
+            error(await api.client.post(path, headers={**h, **bad_auth}, content=b"{bad"), 401)
+        error(await api.client.put("/api/v1/billing/limit", headers={**h, **bad_auth}, content=b"{"), 401)
+    # Routes without authentication still answer the body's problem.
+    error(await api.client.post("/api/v1/auth/login", headers=h, content=b"{bad"), 400)
 
 
 async def test_idempotency_key_same_body_same_job_different_body_409(api: Api) -> None:
@@ -177,7 +192,9 @@ async def test_list_filters_and_pagination(api: Api) -> None:
     assert all(j["status"] == "running" and j["provider"] == "mock" for j in running["jobs"])
 
 
-@pytest.mark.parametrize("query", ["limit=1000", "limit=0", "offset=-1", "status=done", "limit=abc"])
+@pytest.mark.parametrize(
+    "query", ["limit=1000", "limit=0", "offset=-1", "status=done", "limit=abc", "provider=aws", "gpu=banana"]
+)
 async def test_list_bad_query_is_400(api: Api, query: str) -> None:
     user = await api.register()
     error(await api.client.get(f"/api/v1/jobs?{query}", headers=user["headers"]), 400)

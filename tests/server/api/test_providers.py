@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from tests.conftest import Api
+from tests.fakes.http_server import serve_app
+from tests.fakes.runpod import FakeRunPodCloud
+from tests.fakes.tensordock import FakeTensorDockCloud
 from tests.support import data, error
 
 PRICE_FIELDS = {"gpu_model", "price", "provider", "gpu_count", "region", "available", "observed_at"}
@@ -49,3 +54,24 @@ async def test_provider_gpus(api: Api) -> None:
 
 async def test_pricing_with_bad_credentials_is_401(api: Api) -> None:
     error(await api.client.get("/api/v1/pricing", headers={"Authorization": "Bearer hg_live_nope"}), 401)
+
+
+async def test_providers_says_which_connected_clouds_can_take_jobs(api_factory: Any) -> None:
+    """A connected cloud whose key is refused is connected but not available, with the reason."""
+    good, refused = FakeRunPodCloud(), FakeTensorDockCloud()
+    with serve_app(good.app()) as good_url, serve_app(refused.app()) as refused_url:
+        async with api_factory(runpod_api_url=good_url, tensordock_api_url=refused_url) as api:
+            user = await api.register()
+            for body in (
+                {"provider": "runpod", "api_key": good.api_key},
+                {"provider": "tensordock", "api_key": "not-the-right-key-1234"},
+            ):
+                data(await api.client.post("/api/v1/providers/keys", headers=user["headers"], json=body))
+            providers = data(await api.client.get("/api/v1/providers", headers=user["headers"]))["providers"]
+            by_slug = {p["slug"]: p for p in providers}
+            assert by_slug["runpod"]["connected"] and by_slug["runpod"]["available"]
+            assert by_slug["runpod"]["state"] == "ok" and "H100-SXM" in by_slug["runpod"]["gpus"]
+            td = by_slug["tensordock"]
+            assert td["connected"] is True and td["available"] is False and td["state"] == "error"
+            assert td["error"] and "not-the-right-key" not in td["error"]
+            assert by_slug["lambda"]["connected"] is False and by_slug["lambda"]["state"] == "not_connected"

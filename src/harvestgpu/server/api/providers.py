@@ -26,7 +26,10 @@ async def get_pricing(
 
 @router.post("/providers/keys", summary="Add or replace your key for a provider")
 async def add_key(body: ProviderKeyRequest, user: User, ctx: Ctx) -> JSONResponse:
-    return ok(await provider_keys.upsert(ctx, user, body.provider, body.api_key, body.label))
+    keep_label = "label" not in body.model_fields_set  # an explicit null clears it
+    return ok(
+        await provider_keys.upsert(ctx, user, body.provider, body.api_key, body.label, keep_label=keep_label)
+    )
 
 
 @router.get("/providers/keys", summary="Your connected providers (last 4 characters of each key only)")

@@ -218,6 +218,10 @@ async def list_jobs(
     if status:
         conds.append(J.status == status)
     if provider:
+        if provider not in registry.ALL_PROVIDERS:
+            raise BadRequest(
+                f"Unknown provider '{provider[:32]}'. Providers: {', '.join(registry.ALL_PROVIDERS)}"
+            )
         conds.append(J.provider == provider)
     if gpu:
         sel = gpus.parse(gpu)

@@ -148,21 +148,41 @@ async def pricing(ctx: AppContext, user_id: str | None, gpu: str | None) -> dict
 
 
 async def providers_list(ctx: AppContext, user_id: str | None) -> list[dict[str, Any]]:
-    accounts = await provider_keys.active_accounts(ctx, user_id) if user_id else []
-    connected = {a.provider for a in accounts}
+    """Every provider; for a signed-in user, whether each of their clouds can take jobs now.
+
+    ``available`` comes from the same cached, concurrent offer fetch as /pricing: a connected
+    cloud whose key fails or that lists nothing is connected but not available.
+    """
+    mock_on = ctx.settings.mock_mode != "never"
+    results = {}
+    if user_id is not None:
+        offer_set = await gather_offers(ctx, user_id, for_pricing=True)
+        results = {r.provider: r for r in offer_set.results}
     out = []
     for slug in registry.ALL_PROVIDERS:
         info = registry.provider_info(slug)
         is_mock = slug == registry.MOCK
-        mock_on = ctx.settings.mock_mode != "never"
+        r = results.get(slug)
+        if is_mock:
+            connected = available = mock_on
+            models = sorted(_mock_models()) if mock_on else []
+            state, error = ("ok" if mock_on else "disabled"), None
+        else:
+            connected = r is not None
+            models = sorted({o.gpu_model for o in r.offers}) if r is not None else []
+            available = r is not None and r.error is None and any(o.available for o in r.offers)
+            state = "not_connected" if r is None else ("error" if r.error else "ok")
+            error = r.error if r is not None else None
         out.append(
             {
                 "slug": slug,
                 "name": info.name,
                 "key_url": info.key_url,
-                "connected": mock_on if is_mock else slug in connected,
-                "available": mock_on if is_mock else slug in connected,
-                "gpus": sorted(m for m in _mock_models()) if is_mock and mock_on else [],
+                "connected": connected,
+                "available": available,
+                "state": state,
+                "error": error,
+                "gpus": models,
                 "logs": "simulated" if is_mock else ("api" if info.logs_via_api else "agent"),
             }
         )

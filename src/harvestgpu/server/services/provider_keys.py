@@ -60,16 +60,30 @@ def _check_slug(provider: str) -> None:
 
 
 async def upsert(
-    ctx: AppContext, user: AuthUser, provider: str, api_key: str, label: str | None
+    ctx: AppContext,
+    user: AuthUser,
+    provider: str,
+    api_key: str,
+    label: str | None,
+    *,
+    keep_label: bool = False,
 ) -> dict[str, Any]:
+    """Connect or replace the user's key for a provider.
+
+    ``keep_label``: the caller did not send a label, so a replaced key keeps the one it had.
+    """
     _check_slug(provider)
     now = datetime.now(UTC)
     ciphertext = ctx.master.encrypt(api_key, context=user.id)
     pk = orm.provider_keys.c
     async with ctx.db.write() as conn:
         existing = (
-            await conn.execute(select(pk.id).where(pk.user_id == user.id, pk.provider == provider))
-        ).scalar_one_or_none()
+            await conn.execute(
+                select(pk.id, pk.label, pk.deleted_at).where(pk.user_id == user.id, pk.provider == provider)
+            )
+        ).first()
+        if keep_label and existing is not None and existing.deleted_at is None:
+            label = existing.label
         values = dict(
             label=label,
             key_ciphertext=ciphertext,
@@ -89,8 +103,8 @@ async def upsert(
                 )
             )
         else:
-            key_id = existing
-            await conn.execute(update(orm.provider_keys).where(pk.id == existing).values(**values))
+            key_id = existing.id
+            await conn.execute(update(orm.provider_keys).where(pk.id == key_id).values(**values))
     ctx.offer_cache.forget(key_id)
     return await get_public(ctx, user, provider)
 

@@ -84,7 +84,10 @@ async def add_provider_key(request: Request) -> Response:
         return await render_settings(
             request, user, errors={"provider_key": errors}, values={"provider_key": shown}, status_code=400
         )
-    await provider_keys.upsert(ctx_of(request), user, form.provider, form.api_key, form.label)
+    # A blank label on a replaced key keeps the one it had, as the API does when none is sent.
+    await provider_keys.upsert(
+        ctx_of(request), user, form.provider, form.api_key, form.label, keep_label=form.label is None
+    )
     return redirect("/settings?notice=provider-key-saved#provider-keys")
 
 
