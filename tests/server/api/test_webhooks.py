@@ -59,6 +59,10 @@ async def test_events_may_be_a_list_and_default_to_every_event(api_sqlite: Api) 
 INVALID = [
     ({"url": "ftp://example.com/x", "events": "job.completed"}, "http"),
     ({"url": "not a url", "events": "job.completed"}, "url"),
+    ({"url": "https://a..b.com/x", "events": "job.completed"}, "host name"),
+    ({"url": "https://.example.com/x", "events": "job.completed"}, "host name"),
+    ({"url": f"https://{'a' * 64}.com/x", "events": "job.completed"}, "host name"),
+    ({"url": f"https://{'a.' * 130}com/x", "events": "job.completed"}, "host name"),
     ({"url": PUBLIC_URL, "events": "job.completed,job.exploded"}, "job.exploded"),
     ({"url": PUBLIC_URL, "events": ""}, "events"),
     ({"events": "job.completed"}, "url"),

@@ -18,6 +18,9 @@ from harvestgpu.server.errors import BadRequest, NotFound
 from harvestgpu.server.security import new_id
 from harvestgpu.server.services.accounts import AuthUser
 
+# What a removed key's ciphertext becomes once nothing needs it (the column is NOT NULL).
+ERASED = ""
+
 _PUBLIC_COLUMNS = (
     orm.provider_keys.c.provider,
     orm.provider_keys.c.label,
@@ -84,6 +87,7 @@ async def upsert(
         ).first()
         if keep_label and existing is not None and existing.deleted_at is None:
             label = existing.label
+        readded = existing is not None and existing.deleted_at is not None
         values = dict(
             label=label,
             key_ciphertext=ciphertext,
@@ -104,6 +108,8 @@ async def upsert(
             )
         else:
             key_id = existing.id
+            if readded:
+                values["created_at"] = now
             await conn.execute(update(orm.provider_keys).where(pk.id == key_id).values(**values))
     ctx.offer_cache.forget(key_id)
     return await get_public(ctx, user, provider)
@@ -130,7 +136,8 @@ async def list_public(ctx: AppContext, user: AuthUser) -> list[dict[str, Any]]:
 
 
 async def delete(ctx: AppContext, user: AuthUser, provider: str) -> dict[str, Any]:
-    """Soft delete: running jobs placed with this key keep being monitored and can be stopped."""
+    """Remove a key: no new job is placed with it, and its ciphertext is erased as soon as
+    nothing needs it (``erase_removed_keys``: at once if no job of the user is unfinished on it)."""
     _check_slug(provider)
     pk = orm.provider_keys.c
     async with ctx.db.write() as conn:
@@ -142,6 +149,7 @@ async def delete(ctx: AppContext, user: AuthUser, provider: str) -> dict[str, An
         if res.rowcount == 0:
             raise NotFound(f"No {provider} key connected")
     ctx.offer_cache.forget_user(user.id)
+    await erase_removed_keys(ctx)
     return {"provider": provider, "deleted": True}
 
 
@@ -158,17 +166,41 @@ async def active_accounts(ctx: AppContext, user_id: str) -> list[ProviderAccount
     ]
 
 
-async def account_by_id(ctx: AppContext, user_id: str, key_id: str) -> ProviderAccount | None:
-    """Also finds deleted keys: a job placed with a key must stay stoppable after the key is removed."""
+async def account_by_id(
+    ctx: AppContext, user_id: str, key_id: str, *, include_deleted: bool = True
+) -> ProviderAccount | None:
+    """The account behind a key id; by default also a removed key's, because a job placed with a
+    key must stay stoppable after the key is removed. New launches pass include_deleted=False."""
     pk = orm.provider_keys.c
-    row = await ctx.db.fetch_one(
-        select(pk.id, pk.provider, pk.key_ciphertext).where(pk.id == key_id, pk.user_id == user_id)
-    )
+    conds = [pk.id == key_id, pk.user_id == user_id, pk.key_ciphertext != ERASED]
+    if not include_deleted:
+        conds += [pk.deleted_at.is_(None), pk.active.is_(True)]
+    row = await ctx.db.fetch_one(select(pk.id, pk.provider, pk.key_ciphertext).where(*conds))
     if row is None:
         return None
     return ProviderAccount(
         row["id"], row["provider"], ctx.master.decrypt(row["key_ciphertext"], context=user_id)
     )
+
+
+async def erase_removed_keys(ctx: AppContext) -> int:
+    """Erase the ciphertext of removed keys nothing needs any more; returns how many.
+
+    A removed key is kept only while a job placed with it is unfinished (to monitor and stop
+    it) or while any job of its user is still being placed (a launch in flight may have used
+    it; the resumed step adopts that instance by name).
+    """
+    pk, j = orm.provider_keys.c, orm.jobs.c
+    needed_by_placed = select(j.id).where(j.provider_key_id == pk.id, j.phase != "done").exists()
+    user_launching = select(j.id).where(j.user_id == pk.user_id, j.phase == "launch").exists()
+    async with ctx.db.write() as conn:
+        res = await conn.execute(
+            update(orm.provider_keys)
+            .where(pk.deleted_at.is_not(None), pk.key_ciphertext != ERASED)
+            .where(~needed_by_placed, ~user_launching)
+            .values(key_ciphertext=ERASED)
+        )
+    return int(res.rowcount or 0)
 
 
 async def test(ctx: AppContext, user: AuthUser, provider: str) -> dict[str, Any]:

@@ -49,7 +49,20 @@ def parse_url(raw: str) -> httpx.URL:
         raise TargetRefused("url must start with http:// or https://")
     if not url.host:
         raise TargetRefused("url must name a host")
+    if _literal_ip(url.host) is None and not _valid_host_name(url.host):
+        raise TargetRefused("url host is not a valid host name")
     return url
+
+
+def _valid_host_name(host: str) -> bool:
+    """DNS rules (labels of 1-63 characters, 253 in all), checked here because the resolver
+    raises UnicodeError, not a resolution failure, on names that break them."""
+    try:
+        ascii_host = host.rstrip(".").encode("idna")
+    except UnicodeError:
+        return False
+    labels = ascii_host.split(b".")
+    return 0 < len(ascii_host) <= 253 and all(0 < len(label) <= 63 for label in labels)
 
 
 def is_public(ip: IPAddress) -> bool:

@@ -30,20 +30,16 @@ PK = orm.provider_keys.c
 
 
 async def _accounts(ctx: AppContext) -> list[tuple[str | None, Provider]]:
-    """(user id, adapter) for every key that may still have instances: active, or with unfinished jobs."""
+    """(user id, adapter) for every key that may still have instances: active keys, and removed
+    keys still needed by unfinished jobs (the others are erased here first)."""
     out: list[tuple[str | None, Provider]] = []
     if ctx.settings.mock_mode != "never":
         out.append((None, provider_keys.make_adapter(ctx, registry.MOCK)))
-    rows = await ctx.db.fetch_all(select(PK.id, PK.user_id, PK.provider, PK.key_ciphertext, PK.deleted_at))
-    busy = {
-        r["provider_key_id"]
-        for r in await ctx.db.fetch_all(
-            select(J.provider_key_id).where(J.phase != "done", J.provider_key_id.is_not(None)).distinct()
-        )
-    }
+    await provider_keys.erase_removed_keys(ctx)
+    rows = await ctx.db.fetch_all(
+        select(PK.user_id, PK.provider, PK.key_ciphertext).where(PK.key_ciphertext != provider_keys.ERASED)
+    )
     for r in rows:
-        if r["deleted_at"] is not None and r["id"] not in busy:
-            continue
         api_key = ctx.master.decrypt(r["key_ciphertext"], context=r["user_id"])
         out.append((r["user_id"], provider_keys.make_adapter(ctx, r["provider"], api_key)))
     return out

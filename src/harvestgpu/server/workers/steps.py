@@ -65,12 +65,16 @@ class JobSteps:
         elif phase == "terminate":
             await self.terminate(job)
 
-    async def _adapter(self, job: Mapping[Any, Any], provider: str, key_id: str | None) -> Provider | None:
+    async def _adapter(
+        self, job: Mapping[Any, Any], provider: str, key_id: str | None, *, include_deleted: bool = True
+    ) -> Provider | None:
         if provider == registry.MOCK:
             return provider_keys.make_adapter(self.ctx, provider)
         if key_id is None:
             return None
-        account = await provider_keys.account_by_id(self.ctx, job["user_id"], key_id)
+        account = await provider_keys.account_by_id(
+            self.ctx, job["user_id"], key_id, include_deleted=include_deleted
+        )
         if account is None:
             return None
         return provider_keys.make_adapter(self.ctx, provider, account.api_key)
@@ -97,7 +101,11 @@ class JobSteps:
         # this same (name-idempotent) launch instead of trying the next candidate.
         if not await self._apply(job, {"launch_inflight": idx}, release=False):
             return
-        adapter = await self._adapter(job, cand["provider"], cand.get("key_id"))
+        # A removed key places nothing new; a launch already sent with it is resumed (adopted
+        # by its name) so that instance is tracked and can be stopped.
+        adapter = await self._adapter(
+            job, cand["provider"], cand.get("key_id"), include_deleted=job["launch_inflight"] is not None
+        )
         if adapter is None:
             attempts.append(self._attempt(attempts, cand, "auth", "the provider key was removed"))
             await self._apply(
