@@ -63,3 +63,30 @@ async def stall(request: Request, seconds: float) -> bool:
             return False
         await asyncio.sleep(0.02)
     return True
+
+
+# A 200 whose body is not the cloud's answer (an empty body, a proxy's HTML page): adapters
+# must treat it as a transient failure, never as "instance gone". Fakes that serve them opt in.
+BODY_FAULTS = frozenset({"empty_200", "html_200"})
+BODY_FAULT_OPS = ("get", "list", "terminate")
+
+
+class BodyFaultQueue:
+    """``empty_200``/``html_200`` armed per op; taken by the routes like :class:`FaultQueue`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[str, deque[str]] = {op: deque() for op in BODY_FAULT_OPS}
+
+    def arm(self, op: str, fault: str, times: int = 1) -> None:
+        if op not in BODY_FAULT_OPS:
+            raise ValueError(f"fault {fault!r} applies to {', '.join(BODY_FAULT_OPS)}, not {op!r}")
+        with self._lock:
+            self._queues[op].extend([fault] * times)
+
+    def take(self, *ops: str) -> str | None:
+        with self._lock:
+            for op in ops:
+                if self._queues.get(op):
+                    return self._queues[op].popleft()
+        return None

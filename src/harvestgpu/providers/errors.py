@@ -64,8 +64,10 @@ class ProviderBadRequestError(ProviderError):
 def redact(text: str, *secrets: str | None) -> str:
     """Remove every secret (and any long enough fragment echo) from a text meant for users."""
     for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "****")
+        # Also as header_safe_key() sends it: stripped of surrounding whitespace.
+        for form in {secret, secret.strip()} if secret else ():
+            if len(form) >= 4:
+                text = text.replace(form, "****")
     return text
 
 

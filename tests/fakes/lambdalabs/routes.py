@@ -90,7 +90,7 @@ class FakeLambdaCloud(LambdaState):
         if fault.kind == "slow":
             await asyncio.sleep(fault.delay_s)
             return _Gated(None, None, body)
-        return _Gated(fault_response(fault.kind), None, body)
+        return _Gated(fault_response(fault.kind, self.rate_limit_retry_after_s), None, body)
 
     async def _instance_types(self, request: Request) -> Response:
         gated = await self._gate(request, "validate", "offers")
@@ -124,12 +124,17 @@ class FakeLambdaCloud(LambdaState):
             if record is None:
                 return JSONResponse(INSTANCE_NOT_FOUND, status_code=404)
             shown = copy.deepcopy(record)
-            # Each status read moves the lifecycle one step: booting -> active,
-            # terminating -> terminated -> gone (404).
+            # Each status read moves the lifecycle one step: booting -> active, terminating
+            # (for ``terminating_reads`` reads) -> terminated -> gone (404).
             if record["status"] == "booting":
                 self._activate(record)
             elif record["status"] == "terminating":
-                record["status"] = "terminated"
+                left = self._terminating_reads_left.pop(instance_id, 0)
+                if left > 0:
+                    self._terminating_reads_left[instance_id] = left - 1
+                else:  # this read is the one that shows "terminated"
+                    shown["status"] = "terminated"
+                    del self._instances[instance_id]
             elif record["status"] == "terminated":
                 del self._instances[instance_id]
         return JSONResponse({"data": shown})
@@ -195,8 +200,9 @@ class FakeLambdaCloud(LambdaState):
             terminated = []
             for iid in ids:
                 record = self._instances[iid]
-                if record["status"] != "terminated":
+                if record["status"] not in ("terminating", "terminated"):
                     record["status"] = "terminating"
+                    self._terminating_reads_left[iid] = self.terminating_reads
                 self._deleted.add(iid)
                 terminated.append(copy.deepcopy(record))
         return JSONResponse({"data": {"terminated_instances": terminated}})

@@ -98,6 +98,12 @@ class LambdaState(FakeCloud):
         self._instances: dict[str, dict[str, Any]] = {}
         self._user_data: dict[str, str] = {}
         self._ssh_keys: list[dict[str, str]] = []
+        self._terminating_reads_left: dict[str, int] = {}
+        # Switches for what the reference leaves UNCONFIRMED. Retry-After on a 429: absent
+        # unless set (seconds). Status reads after terminate that still say "terminating"
+        # (the terminate answer itself always does) before "terminated".
+        self.rate_limit_retry_after_s: int | None = None
+        self.terminating_reads = 0
 
     # ---- scripting interface -------------------------------------------------------------
 
@@ -124,10 +130,11 @@ class LambdaState(FakeCloud):
         with self._lock:
             self._instances.pop(instance_id, None)
 
-    def plant(self, name: str, gpu_key: str = "H100-SXM") -> str:
+    def plant(self, name: str, gpu_key: str = "H100-SXM", tags: dict[str, str] | None = None) -> str:
         spec = next(s for s in self._matching(gpu_key) if s.gpus == 1)
         with self._lock:
             record = self._new_instance(name, spec.name, spec.regions[0] if spec.regions else "us-east-1", [])
+            record["tags"] = [{"key": k, "value": v} for k, v in (tags or {}).items()]
             self._activate(record)
             return str(record["id"])
 

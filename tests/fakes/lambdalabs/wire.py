@@ -7,8 +7,6 @@ from typing import Any
 
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-RATE_LIMIT_RETRY_AFTER_S = 1
-
 
 def error(code: str, message: str, suggestion: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "message": message}
@@ -51,7 +49,7 @@ def invalid(field: str, message: str) -> JSONResponse:
     return JSONResponse(body, status_code=400)
 
 
-def fault_response(kind: str) -> Response:
+def fault_response(kind: str, retry_after_s: int | None = None) -> Response:
     if kind == "auth":
         return JSONResponse(INVALID_KEY, status_code=401)
     if kind == "balance":
@@ -59,8 +57,8 @@ def fault_response(kind: str) -> Response:
     if kind == "no_capacity":
         return JSONResponse(NO_CAPACITY, status_code=400)
     if kind == "rate_limit":
-        # Lambda's 429 body is undocumented; a plain-text body makes clients cope with non-JSON.
-        return PlainTextResponse(
-            "429 Too Many Requests", status_code=429, headers={"Retry-After": str(RATE_LIMIT_RETRY_AFTER_S)}
-        )
+        # Lambda's 429 body and headers are undocumented: a plain-text body makes clients cope
+        # with non-JSON, and Retry-After is only sent when a test asks for it.
+        headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
+        return PlainTextResponse("429 Too Many Requests", status_code=429, headers=headers)
     return JSONResponse(INTERNAL_ERROR, status_code=500)

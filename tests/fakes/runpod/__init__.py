@@ -10,6 +10,8 @@ Emulated: bearer auth with the documented 401 body, ``GET/POST /v2/pods``,
 ``GET /v2/catalog/datacenters``; problem+json errors, RateLimit headers, Retry-After on 429,
 201/204 codes, 409 on an invalid action, 422 on unknown body fields, and the container
 auto-restart of a pod whose command is not wrapped (a wrapped one idles after the sentinel).
+Besides the shared faults, ``fail_next`` scripts ``empty_200`` and ``html_200`` on the pod get,
+list and delete routes: a 200 from something in front of the API, not RunPod's answer.
 
 ``state.py`` holds the catalog, pods and scripting interface, ``wire.py`` the error bodies and
 request validation, ``routes.py`` the Starlette handlers.

@@ -24,6 +24,7 @@ from tests.fakes.runpod.wire import (
     RATE_LIMIT_HEADERS,
     catalog_params,
     invalid,
+    not_runpod,
     problem,
     validate_create,
     validate_patch,
@@ -52,6 +53,10 @@ class FakeRunPodCloud(RunPodState):
                         return problem(400, "Bad Request", "request body is not valid JSON")
                     if handler == self._create_pod and isinstance(body, dict):
                         self._keep_launch_body(body)
+                with self._lock:
+                    body_fault = self.body_faults.take(*ops)
+                if body_fault is not None:
+                    return not_runpod(body_fault)
                 fault = self._faults.take(*ops)
                 if fault is not None and fault.kind == "slow":
                     await asyncio.sleep(fault.delay_s)

@@ -13,6 +13,9 @@ from typing import Any
 
 from harvestgpu.providers.wrap import EXIT_SENTINEL
 from tests.fakes.base import FakeCloud
+from tests.fakes.faults import BODY_FAULTS, BodyFaultQueue
+
+# A 200 that is not RunPod's answer (a proxy or maintenance page): ``fail_next(op, kind)``.
 
 
 @dataclass
@@ -91,8 +94,16 @@ class RunPodState(FakeCloud):
         super().__init__(api_key)
         self._gpus = {gpu.key: gpu for gpu in _default_gpus()}
         self._pods: dict[str, Pod] = {}
+        self.body_faults = BodyFaultQueue()
 
     # ---- scripting interface ---------------------------------------------------------------
+
+    def fail_next(self, op: str, fault: str, times: int = 1, delay_s: float = 2.0) -> None:
+        """The shared faults, plus ``empty_200`` and ``html_200`` on the pod get/list/delete."""
+        if fault in BODY_FAULTS:
+            self.body_faults.arm(op, fault, times)
+        else:
+            super().fail_next(op, fault, times, delay_s)
 
     def set_capacity(self, gpu_key: str, available: bool) -> None:
         with self._lock:
@@ -118,10 +129,10 @@ class RunPodState(FakeCloud):
         with self._lock:
             self._pods.pop(instance_id)
 
-    def plant(self, name: str, gpu_key: str = "H100-SXM") -> str:
+    def plant(self, name: str, gpu_key: str = "H100-SXM", env: dict[str, str] | None = None) -> str:
         with self._lock:
             gpu = self._gpus[gpu_key]
-            body = {"name": name, "image": "runpod/base:0.6.2", "args": "", "env": {}, "disk": 20}
+            body = {"name": name, "image": "runpod/base:0.6.2", "args": "", "env": env or {}, "disk": 20}
             pod = self._new_pod(body, gpu, 1, "SECURE", next(iter(gpu.data_centers)))
             self._set_status(pod, "RUNNING")
             return str(pod.record["id"])

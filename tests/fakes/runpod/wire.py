@@ -33,6 +33,19 @@ _GPU_FIELDS = {"id", "count", "allowedCudaVersions", "minCudaVersion"}
 _PATCH_FIELDS = {"name", "image", "args", "env", "disk", "ports", "registry", "mounts", "globalNetworking"}
 
 
+MAINTENANCE_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Down for maintenance</title></head>"
+    "<body><h1>We&rsquo;ll be back shortly.</h1></body></html>\n"
+)
+
+
+def not_runpod(kind: str) -> Response:
+    """A 200 from something in front of the API: an empty body or an HTML page."""
+    if kind == "empty_200":
+        return Response(b"", status_code=200, media_type="application/json")
+    return Response(MAINTENANCE_PAGE, status_code=200, media_type="text/html")
+
+
 def problem(status: int, title: str, detail: str, errors: list[str] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"title": title, "status": status, "detail": detail}
     if errors:

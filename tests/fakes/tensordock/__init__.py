@@ -6,7 +6,9 @@ documented validation, GET-one and list shapes selectable (``get_shape``, ``list
 and both error styles: non-2xx text/JSON and HTTP 200 ``{"error": "...", "status": 400}``.
 Where the reference leaves something unconfirmed (error wording, 401/429 bodies, Retry-After,
 pagination) the fake picks one plausible form; ``page_size`` switches on JSON:API
-``links.next`` paging.
+``links.next`` paging. Besides the shared faults, ``fail_next`` scripts ``empty_200`` and
+``html_200`` on the instance get, list and delete routes: a 200 from something in front of the
+API (a proxy or maintenance page), not TensorDock's answer.
 
 State lives in the object and is guarded by a lock: tests script it from their own thread
 while uvicorn serves it from another (see tests/fakes/http_server.py). ``state.py`` holds the

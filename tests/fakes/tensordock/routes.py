@@ -8,13 +8,17 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.base import bearer_matches
 from tests.fakes.faults import Fault, stall
 from tests.fakes.tensordock.state import Location, TensorDockState, Vm
 
+MAINTENANCE_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>TensorDock is under maintenance</title></head>"
+    "<body><h1>We&rsquo;ll be back shortly.</h1></body></html>\n"
+)
 IMAGES = frozenset(
     {"ubuntu2404", "ubuntu2204", "ubuntu2404_ml_everything", "ubuntu2404_ml_pytorch",
      "ubuntu2404_ml_tensorflow", "windows10"}
@@ -23,6 +27,13 @@ IMAGES = frozenset(
 
 def _error(message: str, status: int, *, http_status: int | None = None) -> JSONResponse:
     return JSONResponse({"error": message, "status": status}, status_code=http_status or status)
+
+
+def _not_tensordock(kind: str) -> Response:
+    """A 200 from something in front of the API: an empty body or an HTML page."""
+    if kind == "empty_200":
+        return Response(b"", status_code=200, media_type="application/json")
+    return HTMLResponse(MAINTENANCE_PAGE)
 
 
 class FakeTensorDockCloud(TensorDockState):
@@ -52,6 +63,9 @@ class FakeTensorDockCloud(TensorDockState):
             if self.requests_per_minute is not None and len(self._recent) >= self.requests_per_minute:
                 return self._rate_limited(int(60 - (now - self._recent[0])) + 1), None
             self._recent.append(now)
+            body_fault = self.body_faults.take(*ops)
+        if body_fault is not None:
+            return _not_tensordock(body_fault), None
         fault = self._faults.take(*ops)
         if fault is None:
             return None, None

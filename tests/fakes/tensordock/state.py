@@ -14,8 +14,10 @@ from typing import Any
 
 from harvestgpu.providers.tensordock.adapter import ResourcePricing, vm_size
 from tests.fakes.base import FakeCloud, play_agent
+from tests.fakes.faults import BODY_FAULTS, BodyFaultQueue
 
 DEFAULT_MAX_COUNT = 8
+# A 200 that is not TensorDock's answer (a proxy or maintenance page): ``fail_next(op, kind)``.
 
 
 @dataclass
@@ -123,8 +125,16 @@ class TensorDockState(FakeCloud):
         self._vms: dict[str, Vm] = {}
         self._recent: deque[float] = deque()
         self._ip_suffix = itertools.count(10)
+        self.body_faults = BodyFaultQueue()
 
     # ---- scripting interface -------------------------------------------------------------
+
+    def fail_next(self, op: str, fault: str, times: int = 1, delay_s: float = 2.0) -> None:
+        """The shared faults, plus ``empty_200`` and ``html_200`` on instance get/list/delete."""
+        if fault in BODY_FAULTS:
+            self.body_faults.arm(op, fault, times)
+        else:
+            super().fail_next(op, fault, times, delay_s)
 
     def set_capacity(self, gpu_key: str, available: bool) -> None:
         with self._lock:

@@ -21,7 +21,9 @@ from tests.fakes.vastai.wire import (
     AUTH_BODY,
     COMPUTED_COLUMNS,
     CREDIT_BODY,
+    LOGS_DENIED_BODY,
     OFFER_KEYS,
+    OFFERS_AUTH_BODY,
     RATE_LIMIT_JSON,
     S3_NO_SUCH_KEY,
     SERVER_ERROR_BODY,
@@ -68,8 +70,10 @@ class FakeVastAICloud(VastState):
         self, op: str | None, handler: Callable[[Request], Awaitable[Any]]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            if not bearer_matches(request, self.api_key):
-                return JSONResponse(AUTH_BODY, 401)
+            # Offer search also answers without any key (gpuhunt relies on it), not a wrong one.
+            anonymous_search = op == "offers" and "authorization" not in request.headers
+            if not bearer_matches(request, self.api_key) and not anonymous_search:
+                return self._auth_failure(op)
             fault = self._faults.take(op) if op else None
             kind = fault.kind if fault else ""
             if fault and kind == "slow":
@@ -87,9 +91,15 @@ class FakeVastAICloud(VastState):
 
         return endpoint
 
+    @staticmethod
+    def _auth_failure(op: str | None) -> Response:
+        if op == "offers":
+            return JSONResponse(OFFERS_AUTH_BODY, 404)
+        return JSONResponse(AUTH_BODY, 401)
+
     def _fault_response(self, op: str, kind: str, request: Request) -> Response:
         if kind == "auth":
-            return JSONResponse(AUTH_BODY, 401)
+            return self._auth_failure(op)
         if kind == "balance":
             return JSONResponse(CREDIT_BODY, 411)  # prepay's documented "Insufficient credit"
         if kind == "server_error":
@@ -172,6 +182,11 @@ class FakeVastAICloud(VastState):
             self._retired_asks.add(ask_id)
             self._asks[self._new_id()] = (gpu_type, count)
             record = self._new_instance(gpu_type, count, body)
+            leftover = self._stopped_creates.popleft() if self._stopped_creates else None
+            if leftover is not None:
+                status, answer = leftover
+                record.update(self._stopped_fields())
+                raise Answer(status, {**answer, "ask_id": ask_id, "new_contract": record["id"]})
         return {"success": True, "new_contract": record["id"], "instance_api_key": secrets.token_hex(16)}
 
     async def _show(self, request: Request) -> Any:
@@ -208,8 +223,7 @@ class FakeVastAICloud(VastState):
             if "label" in body:
                 record["label"] = body["label"]
             if body.get("state") == "stopped":
-                record.update(actual_status="stopped", intended_status="stopped", cur_state="stopped")
-                record.update(next_state="stopped", ports=None)
+                record.update(self._stopped_fields())
             elif body.get("state") == "running":
                 record.update(intended_status="running", cur_state="running", next_state="running")
                 record.update(self._running_fields(record))
@@ -264,6 +278,8 @@ class FakeVastAICloud(VastState):
             record = self._instance_or_404(
                 request.path_params["iid"], {"error": "invalid_id", "msg": "Invalid instance id."}
             )
+            if record["id"] in self._logs_denied:
+                raise Answer(403, LOGS_DENIED_BODY)
             lines = self._logs.get(record["id"], [])[-tail:] if tail > 0 else []
             token = secrets.token_hex(16)
             self._log_uploads[token] = ["".join(f"{line}\n" for line in lines), self.log_upload_polls]

@@ -6,14 +6,14 @@ The scripting interface tests use lives here; the HTTP routes are in ``routes.py
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tests.fakes.base import FakeCloud
 from tests.fakes.faults import LAUNCH_ONLY_FAULTS
-from tests.fakes.vastai.wire import Answer
+from tests.fakes.vastai.wire import OCI_FAILURE_MSG, Answer
 
 STANDARD_DISK_GB = 50
 STORAGE_COST = 0.15  # $/GB/month
@@ -71,6 +71,8 @@ class VastState(FakeCloud):
         self._status_reads: Counter[int] = Counter()
         self._logs: dict[int, list[str]] = {}
         self._log_uploads: dict[str, list[Any]] = {}  # token -> [text, 404s left]
+        self._logs_denied: set[int] = set()
+        self._stopped_creates: deque[tuple[int, dict[str, Any]]] = deque()  # (status, error body)
 
     # ----- scripting interface -----------------------------------------------------------
 
@@ -92,10 +94,32 @@ class VastState(FakeCloud):
         with self._lock:
             self._instances.pop(int(instance_id), None)
 
-    def plant(self, name: str, gpu_key: str = "H100-SXM") -> str:
-        gpu_type = next(t for t in GPU_TYPES if t.key == gpu_key)
+    def fail_start(self, instance_id: str, status_msg: str = OCI_FAILURE_MSG) -> None:
+        """The container cannot start: Vast keeps ``actual_status`` at "created" and shows
+        Docker's error in ``status_msg``."""
         with self._lock:
-            record = self._new_instance(gpu_type, 1, {"image": "ubuntu:22.04", "label": name})
+            record = self._instances[int(instance_id)]
+            record.update(actual_status="created", status_msg=status_msg, ports=None)
+
+    def deny_logs(self, instance_id: str) -> None:
+        """Log requests for this instance answer 403 ``not_authorized`` (the key stays valid)."""
+        with self._lock:
+            self._logs_denied.add(int(instance_id))
+
+    def leave_stopped_on_next_create(
+        self, status: int = 400, error: str = "invalid_price", msg: str | None = None
+    ) -> None:
+        """The next create fails *and* leaves a stopped instance whose id is in the error body's
+        ``new_contract``, as Vast does when it cannot schedule a bid (the text is ours)."""
+        text = msg or f"error {status}: {error} could not schedule the instance; it was created stopped"
+        with self._lock:
+            self._stopped_creates.append((status, {"success": False, "error": error, "msg": text}))
+
+    def plant(self, name: str, gpu_key: str = "H100-SXM", env: Mapping[str, str] | None = None) -> str:
+        gpu_type = next(t for t in GPU_TYPES if t.key == gpu_key)
+        body = {"image": "ubuntu:22.04", "label": name, "env": dict(env or {})}
+        with self._lock:
+            record = self._new_instance(gpu_type, 1, body)
             record.update(self._running_fields(record))
         return str(record["id"])
 
@@ -221,6 +245,16 @@ class VastState(FakeCloud):
         )
         self._instances[iid] = record
         return record
+
+    @staticmethod
+    def _stopped_fields() -> dict[str, Any]:
+        return {
+            "actual_status": "stopped",
+            "intended_status": "stopped",
+            "cur_state": "stopped",
+            "next_state": "stopped",
+            "ports": None,
+        }
 
     @staticmethod
     def _running_fields(record: Mapping[str, Any]) -> dict[str, Any]:

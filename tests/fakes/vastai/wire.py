@@ -13,6 +13,15 @@ from typing import Any
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 AUTH_BODY = {"success": False, "error": "auth_error", "msg": "Invalid user key"}
+# searchOffers documents its own answer to a bad key: 404 with only the message.
+OFFERS_AUTH_BODY = {"msg": "Invalid user key"}
+LOGS_DENIED_BODY = {"error": "not_authorized", "msg": "Not authorized to view logs for this instance"}
+# What Docker reports when the container cannot start; Vast shows it while still "created".
+OCI_FAILURE_MSG = (
+    "failed to create task for container: failed to create shim task: OCI runtime create failed: "
+    'runc create failed: unable to start container process: exec: "sh": '
+    "executable file not found in $PATH: unknown"
+)
 SERVER_ERROR_BODY = {"success": False, "error": "server_error", "msg": "Internal Server Error"}
 CREDIT_BODY = {"success": False, "msg": "Insufficient credit"}
 S3_NO_SUCH_KEY = "<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code></Error>"

@@ -240,6 +240,7 @@ async def test_list_instances_returns_only_live_hg_instances_from_the_whole_list
     fake.plant("", "A10")
     finished = fake.plant("hg-job-finished", "A10")
     await provider.terminate(finished)
+    assert (await provider.get_instance(finished)).state is InstanceState.TERMINATED
 
     found = await provider.list_instances()
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import Any
@@ -98,71 +100,73 @@ async def test_each_fault_maps_to_its_error_class_without_the_key(
         assert fake.instances() == {}
 
 
-async def test_rate_limited_reads_wait_as_told_then_succeed(
-    fake: FakeLambdaCloud, provider: LambdaProvider
+def chain_text(error: BaseException) -> str:
+    """Everything an exception chain could show: messages, reprs and formatted tracebacks."""
+    parts = ["".join(traceback.format_exception(error))]
+    seen: BaseException | None = error
+    while seen is not None:
+        parts += [str(seen), repr(seen), repr(seen.args)]
+        seen = seen.__cause__ or seen.__context__
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize(
+    "bad_key",
+    [
+        "secret_ab\ncd_0123456789.tok",
+        "secret_ab\r\ncd_0123.tok",
+        "secret_caf\u00e9_0123456789.tok",
+        "secret_\x00_nul.tok",
+    ],
+)
+async def test_a_key_unfit_for_a_header_is_an_auth_error_and_never_sent(
+    fake: FakeLambdaCloud, fake_url: str, http: httpx.AsyncClient, bad_key: str
 ) -> None:
-    waits: list[float] = []
+    provider = LambdaProvider(api_key=bad_key, http=http, base_url=fake_url)
+    spec = launch_spec(
+        await offer_for(LambdaProvider(api_key=fake.api_key, http=http, base_url=fake_url), "A10")
+    )
+    seen_before = len(fake.requests_seen)
+    calls = [
+        provider.validate_key,
+        provider.list_instances,
+        lambda: provider.get_instance("0920582c7ff041399e34823a0be62549"),
+        lambda: provider.terminate("0920582c7ff041399e34823a0be62549"),
+        lambda: provider.launch(spec),
+    ]
 
-    async def record_wait(seconds: float) -> None:
-        waits.append(seconds)
+    for call in calls:
+        with pytest.raises(ProviderAuthError) as caught:
+            await call()
+        text = chain_text(caught.value)
+        for spelling in (bad_key, repr(bad_key)[1:-1], bad_key.encode("unicode_escape").decode()):
+            assert spelling not in text
+        for fragment in re.split(r"[^\x21-\x7e]", bad_key):  # nor any printable run of it
+            assert len(fragment) < 6 or fragment not in text
 
-    provider.client.sleep = record_wait
-    fake.fail_next("offers", "rate_limit", times=2)
-
-    offers = await provider.list_offers(OfferQuery())
-
-    assert offers
-    assert waits == [1.0, 1.0]  # the fake's Retry-After
-    assert [p for _, p, _ in fake.requests_seen].count("/api/v1/instance-types") == 3
+    assert len(fake.requests_seen) == seen_before
 
 
-async def test_rate_limit_that_persists_raises_with_retry_after(
-    fake: FakeLambdaCloud, provider: LambdaProvider
+async def test_surrounding_whitespace_is_trimmed_before_the_header_is_built(
+    fake: FakeLambdaCloud, fake_url: str, http: httpx.AsyncClient
 ) -> None:
-    waits: list[float] = []
+    provider = LambdaProvider(api_key=f" {fake.api_key}\n", http=http, base_url=fake_url)
 
-    async def record_wait(seconds: float) -> None:
-        waits.append(seconds)
+    assert (await provider.validate_key()).valid
 
-    provider.client.sleep = record_wait
-    instance_id = fake.plant("hg-job-429")
-    fake.fail_next("get", "rate_limit", times=3)
-
-    with pytest.raises(RateLimitedError) as caught:
-        await provider.get_instance(instance_id)
-
-    assert caught.value.retry_after == 1.0
-    assert waits == [1.0, 1.0]
-    assert_key_absent(caught.value, fake.api_key)
+    assert fake.requests_seen[-1][2]["authorization"] == f"Bearer {fake.api_key}"
 
 
-async def test_rate_limit_with_real_waiting_recovers(fake: FakeLambdaCloud, provider: LambdaProvider) -> None:
-    instance_id = fake.plant("hg-job-429-real")
-    fake.fail_next("list", "rate_limit")
+@pytest.mark.parametrize("blank", ["", "  ", "\n"])
+async def test_a_blank_key_is_an_auth_error_without_a_request(
+    fake: FakeLambdaCloud, fake_url: str, http: httpx.AsyncClient, blank: str
+) -> None:
+    provider = LambdaProvider(api_key=blank, http=http, base_url=fake_url)
 
-    found = await provider.list_instances()
+    with pytest.raises(ProviderAuthError):
+        await provider.validate_key()
 
-    assert [i.instance_id for i in found] == [instance_id]
-
-
-async def test_rate_limited_create_is_not_retried(fake: FakeLambdaCloud, provider: LambdaProvider) -> None:
-    waits: list[float] = []
-
-    async def record_wait(seconds: float) -> None:
-        waits.append(seconds)
-
-    provider.client.sleep = record_wait
-    spec = launch_spec(await offer_for(provider, "L40S"))
-    fake.fail_next("launch", "rate_limit")
-
-    with pytest.raises(RateLimitedError) as caught:
-        await provider.launch(spec)
-
-    assert caught.value.retry_after == 1.0
-    assert waits == []
-    assert len(fake.launch_bodies) == 1 and fake.instances() == {}
-    relaunched = await provider.launch(spec)
-    assert list(fake.instances()) == [relaunched.instance_id]
+    assert fake.requests_seen == []
 
 
 @pytest.mark.parametrize("op", ["validate", "offers", "get", "terminate", "list"])

@@ -88,38 +88,72 @@ async def test_launch_validation_answers_in_lambda_error_shapes(
     assert len(fake.launch_bodies) == 6
 
 
+@pytest.mark.parametrize("terminating_reads", [0, 1, 3])
 async def test_instance_lifecycle_reads_booting_active_terminating_terminated_then_404(
-    fake: FakeLambdaCloud, fake_url: str, http: httpx.AsyncClient
+    fake: FakeLambdaCloud, fake_url: str, http: httpx.AsyncClient, terminating_reads: int
 ) -> None:
-    instance_id = fake.plant("hg-raw")
+    fake.terminating_reads = terminating_reads
+    instance_id = fake.plant("hg-raw", tags={"harvestgpu-job-id": "raw"})
     fake.instances()[instance_id]["status"] = "mutated copy"  # instances() hands out copies
     url = f"{fake_url}/api/v1/instances/{instance_id}"
 
     active = (await http.get(url, headers=bearer(fake))).json()["data"]
-    terminated = await http.post(
-        f"{fake_url}/api/v1/instance-operations/terminate",
-        json={"instance_ids": [instance_id]},
-        headers=bearer(fake),
-    )
-    statuses = [(await http.get(url, headers=bearer(fake))).json() for _ in range(3)]
+    terminate_url = f"{fake_url}/api/v1/instance-operations/terminate"
+    terminated = await http.post(terminate_url, json={"instance_ids": [instance_id]}, headers=bearer(fake))
+    listed = (await http.get(f"{fake_url}/api/v1/instances", headers=bearer(fake))).json()["data"]
+    statuses = [(await http.get(url, headers=bearer(fake))).json() for _ in range(terminating_reads + 2)]
 
     assert (active["status"], active["ip"] is not None) == ("active", True)
+    assert active["tags"] == [{"key": "harvestgpu-job-id", "value": "raw"}]
     assert [i["status"] for i in terminated.json()["data"]["terminated_instances"]] == ["terminating"]
-    assert [s.get("data", {}).get("status") for s in statuses[:2]] == ["terminating", "terminated"]
-    assert statuses[2]["error"]["code"] == "global/object-does-not-exist"
+    assert [i["status"] for i in listed] == ["terminating"]
+    assert [s.get("data", {}).get("status") for s in statuses[:-1]] == [
+        *["terminating"] * terminating_reads,
+        "terminated",
+    ]
+    assert statuses[-1]["error"]["code"] == "global/object-does-not-exist"
     assert fake.deleted_ids() == {instance_id}
 
 
-async def test_rate_limit_fault_is_a_non_json_429_with_retry_after(
+async def test_launch_tags_are_echoed_in_instance_records(
     fake: FakeLambdaCloud, fake_url: str, http: httpx.AsyncClient
 ) -> None:
+    await http.post(
+        f"{fake_url}/api/v1/ssh-keys",
+        json={"name": "k1", "public_key": "ssh-ed25519 AAAA"},
+        headers=bearer(fake),
+    )
+    tags = [{"key": "byok-router", "value": "1"}, {"key": "harvestgpu-job-id", "value": "01HZX3K9Q2"}]
+    launched = await http.post(
+        f"{fake_url}/api/v1/instance-operations/launch",
+        json={
+            "region_name": "us-east-1",
+            "instance_type_name": "gpu_1x_a10",
+            "ssh_key_names": ["k1"],
+            "tags": tags,
+        },
+        headers=bearer(fake),
+    )
+    [instance_id] = launched.json()["data"]["instance_ids"]
+
+    one = (await http.get(f"{fake_url}/api/v1/instances/{instance_id}", headers=bearer(fake))).json()["data"]
+    [listed] = (await http.get(f"{fake_url}/api/v1/instances", headers=bearer(fake))).json()["data"]
+
+    assert one["tags"] == listed["tags"] == tags
+
+
+@pytest.mark.parametrize(("switch", "header"), [(None, None), (1, "1")])
+async def test_rate_limit_fault_is_a_non_json_429_with_retry_after_only_when_switched_on(
+    fake: FakeLambdaCloud, fake_url: str, http: httpx.AsyncClient, switch: int | None, header: str | None
+) -> None:
+    fake.rate_limit_retry_after_s = switch
     fake.fail_next("list", "rate_limit", times=2)
     url = f"{fake_url}/api/v1/instances"
 
     answers = [await http.get(url, headers=bearer(fake)) for _ in range(3)]
 
     assert [a.status_code for a in answers] == [429, 429, 200]
-    assert answers[0].headers["retry-after"] == "1"
+    assert answers[0].headers.get("retry-after") == header
     with pytest.raises(ValueError):
         answers[0].json()
 

@@ -287,3 +287,17 @@ async def test_list_instances_returns_only_harvestgpu_pods(
     assert all(i.state is InstanceState.RUNNING for i in listed)
     found = await provider.find_instance_by_name("hg-job7")
     assert found is not None and found.instance_id in ours
+
+
+async def test_instances_carry_the_job_id_marker_from_the_pod_env(
+    provider: RunPodProvider, fake: FakeRunPodCloud
+) -> None:
+    offer = await offer_for(provider, "L40S")
+    launched = await provider.launch(launch_spec(offer, job_id="j42"))
+    planted = fake.plant("hg-j43", env={"HARVESTGPU_JOB_ID": "someone-else"})
+    unmarked = fake.plant("hg-j44")  # no HARVESTGPU_JOB_ID in its env
+    markers = {i.instance_id: i.job_marker for i in await provider.list_instances()}
+    assert markers == {launched.instance_id: "j42", planted: "someone-else", unmarked: None}
+    assert (await provider.get_instance(launched.instance_id)).job_marker == "j42"
+    found = await provider.find_instance_by_name("hg-j42")
+    assert found is not None and found.job_marker == "j42"

@@ -96,3 +96,22 @@ async def test_unwrapped_container_is_restarted_after_its_command_exits(
 
 async def test_unknown_route_is_a_problem_404(api: httpx.AsyncClient) -> None:
     assert _is_problem(await api.get("/v2/nothing-here"), 404)
+
+
+async def test_pods_echo_env_on_get_and_list(api: httpx.AsyncClient) -> None:
+    env = {"HARVESTGPU_JOB_ID": "01J9Z3K8X2", "HF_TOKEN": "hf_xxx"}
+    body = {"name": "hg-x", "image": "ubuntu", "env": env, "gpu": {"id": "NVIDIA L40S", "count": 1}}
+    pod_id = (await api.post("/v2/pods", json=body)).json()["id"]
+    assert (await api.get(f"/v2/pods/{pod_id}")).json()["env"] == env
+    assert [pod["env"] for pod in (await api.get("/v2/pods")).json()["pods"]] == [env]
+
+
+async def test_scripted_200s_that_are_not_runpod(api: httpx.AsyncClient, fake: FakeRunPodCloud) -> None:
+    pod_id = fake.plant("hg-x")
+    fake.fail_next("get", "empty_200")
+    fake.fail_next("list", "html_200")
+    empty = await api.get(f"/v2/pods/{pod_id}")
+    assert (empty.status_code, empty.content) == (200, b"")
+    page = await api.get("/v2/pods")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert (await api.get(f"/v2/pods/{pod_id}")).json()["id"] == pod_id  # one-off

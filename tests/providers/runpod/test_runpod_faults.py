@@ -262,3 +262,15 @@ def _any_offer() -> Offer:
         region="US-KS-2",
         extra={"gpu_type_id": "NVIDIA H100 80GB HBM3", "cloud": "SECURE", "data_center_id": "US-KS-2"},
     )
+
+
+async def test_an_echoed_key_is_redacted_when_it_was_configured_with_a_newline(
+    http: httpx.AsyncClient,
+) -> None:
+    key = "rpa_SECRETKEY0123456789abcd"
+    with serve_app(_echoing_cloud(503)) as url:
+        provider = RunPodProvider(api_key=key + "\n", http=http, base_url=url)
+        with pytest.raises(ProviderTransientError) as caught:
+            await provider.get_instance("abc")
+    assert "Bearer ****" in caught.value.message
+    assert_key_hidden(key, caught.value, caught.value.message, caught.value.args)

@@ -280,3 +280,15 @@ async def test_terminate_accepts_an_already_deleted_answer_in_any_style(http: ht
         provider = TensorDockProvider(api_key="td_KEYKEYKEY123", http=http, base_url=url, timeout_s=5)
         await provider.terminate("text")
         await provider.terminate("json")
+
+
+async def test_an_echoed_key_is_redacted_when_it_was_configured_with_a_newline(
+    http: httpx.AsyncClient,
+) -> None:
+    key = "td_SECRETSECRET0123456789"
+    with serve_app(_echoing_cloud([])) as url:
+        provider = TensorDockProvider(api_key=key + "\n", http=http, base_url=url, timeout_s=5)
+        with pytest.raises(ProviderBadRequestError) as caught:
+            await provider.list_offers(OfferQuery())
+    assert_no_key(caught.value, key)
+    assert "****" in caught.value.message

@@ -152,3 +152,16 @@ def test_finish_without_an_agent_url_posts_nothing() -> None:
     fake.finish(iid, 0, ["done"])
     assert fake.agent_posts == []
     assert fake.instances()[iid]["status"] == "running"
+
+
+async def test_scripted_200s_that_are_not_tensordock(
+    api: httpx.AsyncClient, fake: FakeTensorDockCloud
+) -> None:
+    iid = fake.plant("hg-x")
+    fake.fail_next("get", "empty_200")
+    fake.fail_next("list", "html_200")
+    empty = await api.get(f"/instances/{iid}")
+    assert (empty.status_code, empty.content) == (200, b"")
+    page = await api.get("/instances")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert (await api.get(f"/instances/{iid}")).json()["id"] == iid  # one-off

@@ -219,3 +219,54 @@ async def test_validate_with_a_bad_key_raises_auth_error(
     assert caught.value.status == 401
     assert bad_key not in str(caught.value) and bad_key not in repr(caught.value)
     assert bad_key not in repr(bad)
+
+
+async def test_container_that_cannot_start_is_failed(provider: VastAIProvider, fake: FakeVastAICloud) -> None:
+    instance = await provider.launch(spec_for(await cheapest(provider), "job12"))
+    fake.fail_start(instance.instance_id)
+
+    seen = await provider.get_instance(instance.instance_id)
+
+    assert fake.instances()[instance.instance_id]["actual_status"] == "created"
+    assert seen.state is InstanceState.FAILED
+    assert seen.message is not None and ": OCI runtime create failed:" in seen.message
+
+
+async def test_logs_refused_for_one_instance_are_unavailable_not_a_bad_key(
+    provider: VastAIProvider, fake: FakeVastAICloud, base_url: str, http: httpx.AsyncClient
+) -> None:
+    instance_id = fake.plant("hg-job13")
+    fake.deny_logs(instance_id)
+
+    chunk = await provider.logs(instance_id, since="2:abc")
+
+    assert chunk.available is False and chunk.lines == [] and chunk.cursor == "2:abc"
+    refused = await http.put(
+        f"{base_url}/api/v0/instances/request_logs/{instance_id}/",
+        json={"tail": "1000"},
+        headers={"Authorization": f"Bearer {fake.api_key}"},
+    )
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "error": "not_authorized",
+        "msg": "Not authorized to view logs for this instance",
+    }
+    assert (await provider.validate_key()).valid is True
+
+
+async def test_instances_carry_the_job_id_echoed_in_their_env(
+    provider: VastAIProvider, fake: FakeVastAICloud
+) -> None:
+    launched = await provider.launch(spec_for(await cheapest(provider), "job14", env={"HF_TOKEN": "hf_abc"}))
+    bare = fake.plant("hg-job15")
+    foreign = fake.plant("hg-job16", env={"HARVESTGPU_JOB_ID": "not-job16"})
+
+    listed = {i.instance_id: i for i in await provider.list_instances()}
+
+    echoed = fake.instances()[launched.instance_id]["extra_env"]
+    assert ["HARVESTGPU_JOB_ID", "job14"] in echoed and ["HF_TOKEN", "hf_abc"] in echoed
+    assert listed[launched.instance_id].job_marker == "job14"
+    assert listed[bare].job_marker is None
+    assert listed[foreign].job_marker == "not-job16"
+    assert (await provider.get_instance(launched.instance_id)).job_marker == "job14"
+    assert "hf_abc" not in repr(listed)  # only the marker is taken from the echoed env

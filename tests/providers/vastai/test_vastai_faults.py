@@ -11,6 +11,7 @@ import pytest
 from harvestgpu.providers.errors import (
     NoCapacityError,
     ProviderAuthError,
+    ProviderBadRequestError,
     ProviderError,
     ProviderTransientError,
     QuotaError,
@@ -178,3 +179,52 @@ async def test_slow_create_times_out_and_a_retry_adopts_the_late_instance(
     retried = await provider.launch(spec_for(await cheapest(provider), "job25"))
 
     assert set(fake.instances()) == {retried.instance_id}
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "msg", "expected"),
+    [
+        (400, "invalid_price", None, ProviderBadRequestError),
+        (200, "invalid_price", "bid below min_bid", ProviderBadRequestError),
+        (
+            410,
+            "no_such_ask",
+            "error 410/3907: no_such_ask Instance type 1 is no longer available.",
+            NoCapacityError,
+        ),
+        (500, "server_error", "Internal Server Error", ProviderTransientError),
+    ],
+)
+async def test_a_failed_create_destroys_the_instance_it_left_behind(
+    provider: VastAIProvider,
+    fake: FakeVastAICloud,
+    status: int,
+    error: str,
+    msg: str | None,
+    expected: type[ProviderError],
+) -> None:
+    offer = await cheapest(provider)
+    fake.leave_stopped_on_next_create(status, error, msg)
+
+    with pytest.raises(ProviderError) as caught:
+        await provider.launch(spec_for(offer, "job26"))
+
+    assert type(caught.value) is expected
+    [left] = fake.deleted_ids()
+    assert fake.instances() == {}
+    assert len(requests_to(fake, "DELETE", f"/api/v0/instances/{left}/")) == 1
+
+
+async def test_a_failed_destroy_of_the_left_instance_keeps_the_create_error(
+    provider: VastAIProvider, fake: FakeVastAICloud
+) -> None:
+    offer = await cheapest(provider)
+    fake.leave_stopped_on_next_create(400, "invalid_price")
+    fake.fail_next("terminate", "server_error")
+
+    with pytest.raises(ProviderBadRequestError):
+        await provider.launch(spec_for(offer, "job27"))
+
+    [(left, record)] = fake.instances().items()
+    assert record["actual_status"] == "stopped" and record["label"] == "hg-job27"
+    assert len(requests_to(fake, "DELETE", f"/api/v0/instances/{left}/")) == 1

@@ -17,13 +17,15 @@ from harvestgpu.providers.errors import (
     RateLimitedError,
 )
 from harvestgpu.providers.types import InstanceState
-from harvestgpu.providers.vastai.adapter import (
-    LOG_TAIL_LINES,
-    instance_state,
-    lines_after,
-    next_cursor,
+from harvestgpu.providers.vastai.adapter import LOG_TAIL_LINES
+from harvestgpu.providers.vastai.client import (
+    InstanceNotFoundError,
+    LogsNotAuthorizedError,
+    classify,
+    retry_after_seconds,
 )
-from harvestgpu.providers.vastai.client import InstanceNotFoundError, classify, retry_after_seconds
+from harvestgpu.providers.vastai.logtail import lines_after, next_cursor
+from harvestgpu.providers.vastai.records import env_value, instance_state
 
 KEY = "vast_SECRETKEY0123456789abcdef"
 
@@ -80,6 +82,19 @@ KEY = "vast_SECRETKEY0123456789abcdef"
         ),
         ("terminate", 200, {"success": False, "error": "no_such_instance"}, InstanceNotFoundError),
         ("logs", 404, {"error": "invalid_id", "msg": "Invalid instance id."}, InstanceNotFoundError),
+        (
+            "logs",
+            403,
+            {"error": "not_authorized", "msg": "Not authorized to view logs for this instance"},
+            LogsNotAuthorizedError,
+        ),
+        (
+            "logs",
+            403,
+            {"success": False, "error": "auth_error", "msg": "Invalid user key"},
+            ProviderAuthError,
+        ),
+        ("offers", 404, {"msg": "Invalid user key"}, ProviderAuthError),
         ("list", 400, {"error": "invalid_token", "msg": "Invalid after_token"}, ProviderBadRequestError),
     ],
 )
@@ -124,6 +139,14 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
             {"actual_status": "created", "status_msg": "Error: OCI runtime create failed: x"},
             InstanceState.FAILED,
         ),
+        (
+            {
+                "actual_status": "created",
+                "status_msg": "failed to create shim task: OCI runtime create failed: x",
+            },
+            InstanceState.FAILED,
+        ),
+        ({"actual_status": "created", "status_msg": "Pulling image ubuntu:22.04"}, InstanceState.PENDING),
         ({"actual_status": "stopped", "cur_state": "stopped"}, InstanceState.FAILED),
         ({"actual_status": "offline"}, InstanceState.FAILED),
         ({"actual_status": "unknown"}, InstanceState.FAILED),
@@ -133,6 +156,22 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
 )
 def test_status_table(record: dict[str, Any], expected: InstanceState) -> None:
     assert instance_state(record) is expected
+
+
+@pytest.mark.parametrize(
+    ("extra_env", "expected"),
+    [
+        ([["HF_TOKEN", "hf_x"], ["HARVESTGPU_JOB_ID", "0123abcd"]], "0123abcd"),
+        ({"HARVESTGPU_JOB_ID": "0123abcd"}, "0123abcd"),  # the CLI's dict form
+        ([["-p 8000:8000", "1"]], None),
+        ([["HARVESTGPU_JOB_ID", ""]], None),
+        ([], None),
+        (None, None),
+        ("HARVESTGPU_JOB_ID=0123abcd", None),
+    ],
+)
+def test_job_marker_is_read_from_the_echoed_env(extra_env: Any, expected: str | None) -> None:
+    assert env_value(extra_env, "HARVESTGPU_JOB_ID") == expected
 
 
 def _read(log: list[str], cursor: str | None) -> tuple[list[str], str]:

@@ -89,3 +89,18 @@ async def test_offers_with_a_bad_key_raise_auth_error(
     with pytest.raises(ProviderAuthError) as caught:
         await bad.list_offers(OfferQuery())
     assert "vast_WRONGKEY99999999" not in str(caught.value)
+    assert caught.value.status == 404  # searchOffers' documented answer to a bad key
+
+
+async def test_offer_search_answers_a_bad_key_with_404_and_no_key_with_offers(
+    fake: FakeVastAICloud, base_url: str, http: httpx.AsyncClient
+) -> None:
+    query = {"num_gpus": {"eq": 1}, "type": "on-demand", "limit": 5}
+
+    bad = await http.post(
+        f"{base_url}/api/v0/bundles/", json=query, headers={"Authorization": "Bearer vast_WRONG"}
+    )
+    anonymous = await http.post(f"{base_url}/api/v0/bundles/", json=query)
+
+    assert (bad.status_code, bad.json()) == (404, {"msg": "Invalid user key"})
+    assert anonymous.status_code == 200 and len(anonymous.json()["offers"]) == 5

@@ -26,6 +26,7 @@ from harvestgpu.providers.errors import (
     RateLimitedError,
 )
 from harvestgpu.providers.lambdalabs.client import (
+    LAUNCH_PATH,
     PROVIDER,
     LambdaClient,
     LambdaDuplicateError,
@@ -45,6 +46,8 @@ from harvestgpu.providers.types import (
 log = logging.getLogger(__name__)
 
 SSH_KEY_NAME = "harvestgpu"
+# Set at launch and echoed in Lambda's instance records: the orphan sweep's second marker.
+JOB_TAG = "harvestgpu-job-id"
 MAX_NAME_LEN = 64
 MAX_USER_DATA_BYTES = 1_000_000
 
@@ -53,8 +56,10 @@ _STATES: Mapping[str, InstanceState] = {
     "active": InstanceState.RUNNING,
     # Failed health checks: not necessarily fatal; the monitor's own timeouts decide.
     "unhealthy": InstanceState.UNKNOWN,
-    # Termination on Lambda is irreversible and ends billing.
-    "terminating": InstanceState.TERMINATED,
+    # Requested, not confirmed (how long it lasts is UNCONFIRMED): until Lambda says
+    # ``terminated`` or forgets the instance, it may bill, so the engine and the orphan sweep
+    # must keep retrying it.
+    "terminating": InstanceState.UNKNOWN,
     "terminated": InstanceState.TERMINATED,
     "preempted": InstanceState.TERMINATED,
 }
@@ -155,6 +160,14 @@ def offers_from_instance_types(data: Any, query: OfferQuery) -> list[Offer]:
     return offers
 
 
+def _job_marker(tags: Any) -> str | None:
+    """The ``harvestgpu-job-id`` tag's value; None when the record has no such tag."""
+    for tag in tags if isinstance(tags, list) else []:
+        if isinstance(tag, dict) and tag.get("key") == JOB_TAG:
+            return _text(tag.get("value")) or None
+    return None
+
+
 def instance_from_record(record: Mapping[str, Any]) -> Instance:
     status = _text(record.get("status"))
     instance_type = record.get("instance_type")
@@ -167,7 +180,12 @@ def instance_from_record(record: Mapping[str, Any]) -> Instance:
         message=status or None,
         price_per_hour=cents / 100 if cents is not None else None,
         region=(_text(region.get("name")) or None) if isinstance(region, dict) else None,
+        job_marker=_job_marker(record.get("tags")),
     )
+
+
+def _terminating(instance: Instance) -> bool:
+    return instance.message == "terminating"
 
 
 class LambdaProvider(Provider):
@@ -232,11 +250,11 @@ class LambdaProvider(Provider):
             "instance_type_name": instance_type,
             "ssh_key_names": [await self._ensure_ssh_key(spec.ssh_public_key)],
             "name": spec.name,
-            "tags": [{"key": "harvestgpu-job-id", "value": spec.job_id}],
+            "tags": [{"key": JOB_TAG, "value": spec.job_id}],
             "user_data": user_data,
         }
         try:
-            data = await self._post("/instance-operations/launch", body, retry_rate_limit=False)
+            data = await self._post(LAUNCH_PATH, body, retry_rate_limit=False)
         except RateLimitedError:
             raise  # rejected before anything was created
         except ProviderTransientError:
@@ -281,8 +299,9 @@ class LambdaProvider(Provider):
         return SSH_KEY_NAME
 
     async def _find_live(self, name: str) -> Instance | None:
+        """The instance a launch of ``name`` may adopt: one on its way out is not."""
         for instance in await self.list_instances():
-            if instance.name == name:
+            if instance.name == name and not _terminating(instance):
                 return instance
         return None
 
@@ -312,7 +331,7 @@ class LambdaProvider(Provider):
             return
         except ProviderBadRequestError:
             # Lambda may reject terminating an instance that is already on its way out.
-            if await self._is_gone(instance_id):
+            if await self._terminate_underway(instance_id):
                 return
             raise
         confirmed = data.get("terminated_instances") if isinstance(data, dict) else None
@@ -321,17 +340,20 @@ class LambdaProvider(Provider):
         ):
             return
         # The confirmation "might not contain all instances requested": check before trusting it.
-        if not await self._is_gone(instance_id):
+        if not await self._terminate_underway(instance_id):
             raise ProviderTransientError(PROVIDER, f"Lambda did not confirm terminating {instance_id}")
 
-    async def _is_gone(self, instance_id: str) -> bool:
-        return (await self.get_instance(instance_id)).state is InstanceState.TERMINATED
+    async def _terminate_underway(self, instance_id: str) -> bool:
+        """Gone or going; callers still confirm TERMINATED with ``get_instance``."""
+        instance = await self.get_instance(instance_id)
+        return instance.state is InstanceState.TERMINATED or _terminating(instance)
 
     async def logs(self, instance_id: str, since: str | None = None) -> LogChunk:
         return LogChunk(lines=[], cursor=since, available=False)
 
     async def list_instances(self) -> list[Instance]:
-        """Our live instances. Lambda's list is unpaginated: one call returns all of them."""
+        """Our instances not yet confirmed gone (``terminating`` ones included, so orphan sweeps
+        retry them). Lambda's list is unpaginated: one call returns all of them."""
         data = await self._get("/instances")
         records = data if isinstance(data, list) else []
         found: list[Instance] = []

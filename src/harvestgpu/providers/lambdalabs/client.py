@@ -3,12 +3,21 @@
 Owns the auth header, the per-call deadline, the ``{"data": ...}`` / ``{"error": {...}}``
 envelopes, the classification of failures into the provider error tree and 429 handling.
 Nothing here knows about offers or instances.
+
+429s (lambda-tensordock.md 1.12): Lambda allows about one request per second and one launch
+per 12 s; whether a 429 carries ``Retry-After`` is UNCONFIRMED. A repeatable call is retried
+in-process after a short wait (the header's, else 1 s then 2 s) while the waits stay within
+``RATE_LIMIT_BUDGET_S`` and the whole call, waits included, within its ``timeout_s``. Otherwise
+it raises ``RateLimitedError`` whose ``retry_after`` is the header's value or, without one,
+``LAUNCH_RETRY_AFTER_S`` for a launch and ``RETRY_AFTER_S`` for anything else; the job engine
+then reschedules the step instead of sleeping.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,17 +33,26 @@ from harvestgpu.providers.errors import (
     ProviderTransientError,
     QuotaError,
     RateLimitedError,
+    header_safe_key,
     redact,
 )
 
 PROVIDER = "lambda"
 API_PREFIX = "/api/v1"
 
-# 429 policy for calls that are safe to repeat: at most two retries, at most this long asleep.
+LAUNCH_PATH = "/instance-operations/launch"
+
+# What a 429 without Retry-After reports: Lambda's launch limit is one per 12 s, and
+# skypilot backs off Lambda's 429s from 10 s.
+LAUNCH_RETRY_AFTER_S = 12.0
+RETRY_AFTER_S = 10.0
+# In-process retries of repeatable calls: at most two, at most this long asleep in all.
 RATE_LIMIT_RETRIES = 2
 RATE_LIMIT_BUDGET_S = 5.0
-# Waits when a 429 carries no Retry-After (the header is UNCONFIRMED for Lambda).
-RATE_LIMIT_BACKOFF_S = (0.5, 1.0)
+# Waits between them without Retry-After (the general limit is about one request a second).
+RATE_LIMIT_BACKOFF_S = (1.0, 2.0)
+# A retry is only worth it if this much of the call's deadline is left after the wait.
+_MIN_ATTEMPT_S = 1.0
 
 _MAX_ECHOED_BODY = 200
 
@@ -44,6 +62,7 @@ _TRANSIENT_CODES = frozenset({"global/internal-error", "global/unknown"})
 
 
 Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
 
 
 class LambdaNotFoundError(ProviderBadRequestError):
@@ -127,12 +146,21 @@ def classify_error(
 class LambdaClient:
     """One Lambda account's HTTP session on top of the shared ``httpx.AsyncClient``."""
 
-    def __init__(self, *, api_key: str, http: httpx.AsyncClient, base_url: str, sleep: Sleep = asyncio.sleep):
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        http: httpx.AsyncClient,
+        base_url: str,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.monotonic,
+    ):
         self._api_key = api_key
         self._http = http
         self.base_url = base_url.rstrip("/")
         # Replaceable so tests can see how long a 429 asked us to wait without waiting.
         self.sleep = sleep
+        self.clock = clock
 
     def __repr__(self) -> str:  # never show the key
         return f"<LambdaClient {self.base_url}>"
@@ -155,42 +183,51 @@ class LambdaClient:
         timeout_s: float,
         retry_rate_limit: bool,
     ) -> Any:
+        deadline = self.clock() + timeout_s
         waited = 0.0
         attempt = 0
         while True:
-            response = await self._send(method, path, body, timeout_s=timeout_s)
+            response = await self._send(method, path, body, timeout_s=timeout_s, deadline=deadline)
             if response.status_code != 429:
                 return self._unwrap(method, path, response)
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            header = parse_retry_after(response.headers.get("Retry-After"))
             wait = (
-                retry_after
-                if retry_after is not None
+                header
+                if header is not None
                 else RATE_LIMIT_BACKOFF_S[min(attempt, len(RATE_LIMIT_BACKOFF_S) - 1)]
             )
-            if not retry_rate_limit or attempt >= RATE_LIMIT_RETRIES or waited + wait > RATE_LIMIT_BUDGET_S:
-                raise RateLimitedError(
-                    PROVIDER,
-                    f"{method} {path} was rate limited (HTTP 429); retry in {wait:g} s",
-                    status=429,
-                    retry_after=wait,
-                )
-            await self.sleep(wait)
-            waited += wait
-            attempt += 1
+            fits = waited + wait <= RATE_LIMIT_BUDGET_S and self.clock() + wait + _MIN_ATTEMPT_S <= deadline
+            if retry_rate_limit and attempt < RATE_LIMIT_RETRIES and fits:
+                await self.sleep(wait)
+                waited += wait
+                attempt += 1
+                continue
+            retry_after = header
+            if retry_after is None:
+                retry_after = LAUNCH_RETRY_AFTER_S if path == LAUNCH_PATH else RETRY_AFTER_S
+            raise RateLimitedError(
+                PROVIDER,
+                f"{method} {path} was rate limited (HTTP 429); retry in {retry_after:g} s",
+                status=429,
+                retry_after=retry_after,
+            )
 
     async def _send(
-        self, method: str, path: str, body: Mapping[str, Any] | None, *, timeout_s: float
+        self, method: str, path: str, body: Mapping[str, Any] | None, *, timeout_s: float, deadline: float
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        # Checked before httpx sees it: httpx echoes an illegal header value in its exceptions.
+        key = header_safe_key(PROVIDER, f"{method} {path}", self._api_key)
+        headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+        remaining = max(deadline - self.clock(), 0.0)
         try:
             # httpx timeouts are per phase; the outer deadline bounds the whole exchange.
-            async with asyncio.timeout(timeout_s):
+            async with asyncio.timeout(remaining):
                 return await self._http.request(
                     method,
                     self.base_url + API_PREFIX + path,
                     json=body,
                     headers=headers,
-                    timeout=timeout_s,
+                    timeout=remaining,
                 )
         except (TimeoutError, httpx.TimeoutException):
             raise ProviderTransientError(
@@ -203,7 +240,9 @@ class LambdaClient:
         if not response.is_success:
             error = parse_error_body(response.status_code, response.text)
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise classify_error(response.status_code, error, api_key=self._api_key, retry_after=retry_after)
+            # The header carried the stripped key: that is the spelling a server could echo.
+            api_key = self._api_key.strip()
+            raise classify_error(response.status_code, error, api_key=api_key, retry_after=retry_after)
         try:
             payload = response.json()
         except ValueError:

@@ -347,7 +347,15 @@ def _instance(pod: Mapping[str, Any]) -> Instance:
         price_per_hour=_number(pod.get("cost")),
         region=str(region) if region else None,
         created_at=_parse_time(pod.get("createdAt")),
+        job_marker=_job_marker(pod.get("env")),
     )
+
+
+def _job_marker(env: object) -> str | None:
+    """The job id set in the pod's env at launch; RunPod echoes ``env`` on get and list."""
+    value = env.get(JOB_ID_ENV) if isinstance(env, dict) else None
+    # Any value present is a marker: one that is not our job id must never read as "ours".
+    return None if value is None else str(value)
 
 
 def _is_ours(pod: Mapping[str, Any]) -> bool:

@@ -34,6 +34,10 @@ from harvestgpu.providers.errors import (
 PROVIDER = "runpod"
 log = logging.getLogger(__name__)
 
+# Sentinels: a 404 where the caller allowed one, and a body that is not JSON.
+_MISSING: Any = object()
+_UNREADABLE: Any = object()
+
 # 400 on create means "no capacity" per the createPod retry table, but the spend-limit error
 # code is unconfirmed: a 400 whose detail talks about money is a quota problem, not capacity.
 _MONEY_WORDS = ("balance", "credit", "spend limit", "spending limit", "quota", "payment")
@@ -79,12 +83,23 @@ class RunPodClient:
     async def list_pods(self, op: Op = Op.LIST) -> list[dict[str, Any]]:
         data = await self._json(op, "GET", "/v2/pods")
         pods = data.get("pods") if isinstance(data, dict) else None
-        return [p for p in pods if isinstance(p, dict)] if isinstance(pods, list) else []
+        if not isinstance(pods, list):
+            # Reading "no pods" here would let a launch create a twin and a teardown pass.
+            raise ProviderTransientError(PROVIDER, f"{op}: the answer has no pods list", status=200)
+        return [p for p in pods if isinstance(p, dict)]
 
     async def get_pod(self, pod_id: str) -> dict[str, Any] | None:
-        """The pod, or None when RunPod no longer knows it (404)."""
+        """The pod, or None when RunPod no longer knows it (404).
+
+        Anything but a pod object in a success raises: only a 404 may mean "gone", because
+        the engine takes that as proof a delete ended the billing.
+        """
         data = await self._json(Op.GET, "GET", _pod_path(pod_id), missing_ok=True)
-        return data if isinstance(data, dict) else None
+        if data is _MISSING:
+            return None
+        if not isinstance(data, dict):
+            raise ProviderTransientError(PROVIDER, f"{Op.GET}: the answer is not a pod", status=200)
+        return data
 
     async def create_pod(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """One POST, never retried here: after an ambiguous failure the caller looks up by name."""
@@ -100,6 +115,11 @@ class RunPodClient:
         if resp.status_code == 404:
             return False
         self._raise_for_status(Op.DELETE, resp)
+        if resp.content.strip() and _parse_json(resp.content) is _UNREADABLE:
+            # A page from something in front of RunPod, not RunPod's 204: nothing was deleted.
+            raise ProviderTransientError(
+                PROVIDER, f"{Op.DELETE}: unreadable response body", status=resp.status_code
+            )
         return True
 
     async def list_gpu_types(self, *, gpu_count: int, cloud: str) -> list[dict[str, Any]]:
@@ -163,16 +183,14 @@ class RunPodClient:
         )
         await self._read_body(op, resp)
         if missing_ok and resp.status_code == 404:
-            return None
+            return _MISSING
         self._raise_for_status(op, resp)
-        if not resp.content:
-            return None
-        try:
-            return resp.json()
-        except ValueError:
-            raise ProviderTransientError(
-                PROVIDER, f"{op}: unreadable response body", status=resp.status_code
-            ) from None
+        if not resp.content.strip():
+            raise ProviderTransientError(PROVIDER, f"{op}: empty response body", status=resp.status_code)
+        data = _parse_json(resp.content)
+        if data is _UNREADABLE:
+            raise ProviderTransientError(PROVIDER, f"{op}: unreadable response body", status=resp.status_code)
+        return data
 
     async def _request(
         self,
@@ -239,7 +257,7 @@ class RunPodClient:
         except (TimeoutError, httpx.TimeoutException):
             raise ProviderTransientError(PROVIDER, f"{op}: no answer within {self.timeout_s:g} s") from None
         except httpx.HTTPError as exc:
-            reason = redact(f"{type(exc).__name__}: {exc}", self._api_key)
+            reason = redact(f"{type(exc).__name__}: {exc}", self._api_key, self._api_key.strip())
             raise ProviderTransientError(PROVIDER, f"{op}: connection failed ({reason})") from None
 
     async def _read_body(self, op: Op, resp: httpx.Response) -> None:
@@ -251,7 +269,7 @@ class RunPodClient:
                 PROVIDER, f"{op}: response not read within {self.timeout_s:g} s"
             ) from None
         except httpx.HTTPError as exc:
-            reason = redact(f"{type(exc).__name__}: {exc}", self._api_key)
+            reason = redact(f"{type(exc).__name__}: {exc}", self._api_key, self._api_key.strip())
             raise ProviderTransientError(PROVIDER, f"{op}: connection failed ({reason})") from None
         finally:
             await resp.aclose()
@@ -262,7 +280,8 @@ class RunPodClient:
         raise classify_error(op, resp.status_code, self._problem_text(resp))
 
     def _problem_text(self, resp: httpx.Response) -> str:
-        return redact(problem_text(resp.content, resp.status_code), self._api_key)
+        # The stripped key is what went on the wire, so that is what a cloud could echo.
+        return redact(problem_text(resp.content, resp.status_code), self._api_key, self._api_key.strip())
 
 
 def classify_error(op: Op, status: int, text: str) -> ProviderError:
@@ -303,6 +322,13 @@ def problem_text(body: bytes, status: int) -> str:
         if parts:
             return _shorten(": ".join(parts))
     return _shorten(raw) if raw else f"HTTP {status} with no body"
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return _UNREADABLE
 
 
 def _shorten(text: str, limit: int = 300) -> str:

@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from harvestgpu import gpus
 from harvestgpu.providers.agent_script import agent_script
@@ -219,6 +220,10 @@ def _location_offers(location: dict[str, Any], query: OfferQuery) -> list[Offer]
     return offers
 
 
+def _instance_path(instance_id: str) -> str:
+    return f"/instances/{quote(instance_id, safe='')}"
+
+
 def to_instance(record: dict[str, Any], *, fallback_id: str = "") -> Instance:
     raw_status = str(record.get("status") or "")
     normalised = re.sub(r"[^a-z]", "", raw_status.lower())
@@ -354,29 +359,31 @@ class TensorDockProvider(Provider):
             },
         }
         body = {"data": {"type": "virtualmachine", "attributes": attributes}}
-        if len(self._api_key) >= 8 and self._api_key in json.dumps(body):
+        key = self._api_key.strip()
+        if len(key) >= 8 and key in json.dumps(body):
             raise ProviderBadRequestError(
                 SLUG, "refusing to launch: the job spec contains the provider API key"
             )
         return body, round(pricing.hourly(gpu_count, size), 6)
 
     async def get_instance(self, instance_id: str) -> Instance:
-        response = await self._client.get(f"/instances/{instance_id}")
+        response = await self._client.get(_instance_path(instance_id))
         if response.not_found:
             return Instance(
                 instance_id=instance_id, name="", state=InstanceState.TERMINATED, message="not found"
             )
         record = unwrap_object(response.body)
         if record is None:
-            return Instance(
-                instance_id=instance_id, name="", state=InstanceState.TERMINATED, message="no record"
+            # Only a 404 means gone; an empty or shapeless success must make the caller retry.
+            raise ProviderTransientError(
+                SLUG, "TensorDock answered the instance lookup without an instance", status=response.status
             )
         return to_instance(record, fallback_id=instance_id)
 
     async def terminate(self, instance_id: str) -> None:
         # DELETE is the only call that ends all billing (stop keeps storage, maybe the GPU).
         try:
-            await self._client.delete(f"/instances/{instance_id}")
+            await self._client.delete(_instance_path(instance_id))
         except ProviderBadRequestError as exc:
             # v0 said "already terminated" with a 4xx; the v2 wording is unconfirmed.
             if not any(word in exc.message.lower() for word in ("not found", "already")):

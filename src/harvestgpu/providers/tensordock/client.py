@@ -26,6 +26,7 @@ from harvestgpu.providers.errors import (
     ProviderTransientError,
     QuotaError,
     RateLimitedError,
+    header_safe_key,
     redact,
 )
 
@@ -134,6 +135,7 @@ def instance_records(body: Any) -> list[dict[str, Any]]:
 
     (a) ``{"data": {"instances": [...]}}``, (b) ``{"data": {"attributes": {"instances": [...]}}}``,
     (c) ``{"data": [...]}``; items may be flat or carry their fields under ``attributes``.
+    Any other body raises: read as "no instances", it would let a launch create a twin.
     """
     data = body.get("data") if isinstance(body, dict) else None
     items: Any = data
@@ -142,7 +144,7 @@ def instance_records(body: Any) -> list[dict[str, Any]]:
         if items is None and isinstance(data.get("attributes"), dict):
             items = data["attributes"].get("instances")
     if not isinstance(items, list):
-        return []
+        raise ProviderTransientError(SLUG, "TensorDock answered the instance list without a list", status=200)
     records = [unwrap_object(item) for item in items]
     return [r for r in records if r is not None]
 
@@ -241,18 +243,24 @@ class TensorDockClient:
             attempt += 1
 
     async def _send(self, method: str, url: str, json: dict[str, Any] | None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        path = urlsplit(url).path
+        key = header_safe_key(SLUG, f"{method} {path}", self._api_key)
+        headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         try:
             return await self._http.request(method, url, json=json, headers=headers, timeout=self._timeout_s)
-        # `from None` below: an httpx error holds the request, Authorization header included.
+        # Only the type name, and `from None`: an httpx error holds the request, header included.
         except httpx.TimeoutException:
             raise ProviderTransientError(
-                SLUG, f"TensorDock did not answer {method} {urlsplit(url).path} within {self._timeout_s:g}s"
+                SLUG, f"TensorDock did not answer {method} {path} within {self._timeout_s:g}s"
             ) from None
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:
             raise ProviderTransientError(
-                SLUG, f"could not reach TensorDock ({type(exc).__name__}) on {method} {urlsplit(url).path}"
+                SLUG, f"could not reach TensorDock ({type(exc).__name__}) on {method} {path}"
             ) from None
+
+    def _redact(self, text: str) -> str:
+        # The stripped key is what went on the wire, so that is what a cloud could echo.
+        return redact(text, self._api_key, self._api_key.strip())[:_MAX_MESSAGE_CHARS]
 
     def _message(self, response: httpx.Response) -> str:
         try:
@@ -260,12 +268,23 @@ class TensorDockClient:
         except ValueError:
             body = response.text
         text = _text_of(body) or response.reason_phrase or f"HTTP {response.status_code}"
-        return redact(text, self._api_key)[:_MAX_MESSAGE_CHARS]
+        return self._redact(text)
 
     def _check(self, response: httpx.Response) -> ApiResponse:
+        if response.is_success and not response.content.strip():
+            return ApiResponse(response.status_code, None)
         try:
             body: Any = response.json()
         except ValueError:
+            if response.is_success:
+                # Every documented success is JSON: this is a page from something in front of
+                # TensorDock (proxy, maintenance), and says nothing about our instances.
+                kind = self._redact(response.headers.get("content-type", "unknown type").split(";")[0])[:60]
+                raise ProviderTransientError(
+                    SLUG,
+                    f"TensorDock answered HTTP {response.status_code} with a non-JSON body ({kind})",
+                    status=response.status_code,
+                ) from None
             body = response.text
         if response.is_success:
             embedded = embedded_error(body)
@@ -274,7 +293,7 @@ class TensorDockClient:
             status, text = embedded
             if status == 404:
                 return ApiResponse(404, body)
-            raise classify(status, redact(text, self._api_key)[:_MAX_MESSAGE_CHARS])
+            raise classify(status, self._redact(text))
         if response.status_code == 404:
             return ApiResponse(404, body)
         raise classify(response.status_code, self._message(response))

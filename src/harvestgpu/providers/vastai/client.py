@@ -3,7 +3,8 @@
 Vast answers errors as ``{"success": false, "error": "<code>", "msg": "..."}`` on most endpoints,
 but some omit ``success``/``error``, say ``message`` or ``detail`` instead of ``msg``, or send
 plain text (429s mostly), so every field is read defensively. Everything this module raises is
-a :class:`ProviderError` whose message has been passed through :func:`redact`.
+a :class:`ProviderError` whose message has been passed through :func:`redact`; network
+failures are reported by exception type only, since httpx echoes illegal header values.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from harvestgpu.providers.errors import (
     ProviderTransientError,
     QuotaError,
     RateLimitedError,
+    header_safe_key,
     redact,
 )
 
@@ -49,6 +51,12 @@ class InstanceNotFoundError(ProviderError):
     """The cloud does not know this instance (any more). Adapters turn it into TERMINATED."""
 
     error_class = "not_found"
+
+
+class LogsNotAuthorizedError(ProviderError):
+    """Vast refuses this one instance's logs (403 ``not_authorized``); the key itself is fine."""
+
+    error_class = "logs_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +90,8 @@ def classify(op: str, status: int, body: Any, *, secret: str | None) -> Provider
         threshold = _THRESHOLD_RE.search(raw_message)
         hint = float(threshold.group(1)) if threshold else None
         return RateLimitedError(PROVIDER, f"rate limited: {message}", status=status, retry_after=hint)
+    if op == "logs" and code == "not_authorized":  # per instance: only auth_error means a bad key
+        return LogsNotAuthorizedError(PROVIDER, f"logs not available: {message}", status=status)
     # Offer search answers a bad key with 404 "Invalid user key" (OpenAPI searchOffers).
     if code in _AUTH_CODES or "invalid user key" in text:
         return ProviderAuthError(PROVIDER, f"key rejected: {message}", status=status)
@@ -121,54 +131,84 @@ class VastClient:
         params: Mapping[str, str] | None = None,
         retry_rate_limit: bool = True,
     ) -> VastReply:
-        """One API call; raises the classified error unless the answer is a 2xx success.
+        """One API call; raises the classified error unless the answer is a 2xx success."""
+        reply = await self.exchange(
+            op, method, path, json=json, params=params, retry_rate_limit=retry_rate_limit
+        )
+        error = self.failure(op, reply)
+        if error is not None:
+            raise error
+        return reply
+
+    async def exchange(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        retry_rate_limit: bool = True,
+    ) -> VastReply:
+        """One API call with the 429 retries: the last answer, whatever its status.
 
         ``retry_rate_limit`` must be False for calls that are not idempotent (creating an
-        instance): those surface a 429 at once and the caller decides.
+        instance): those return a 429 at once and the caller decides.
         """
         waited = 0.0
         attempt = 0
         while True:
-            reply = await self._send(method, path, json=json, params=params)
-            if reply.status != 429:
-                break
+            reply = await self._send(op, method, path, json=json, params=params)
+            if reply.status != 429 or not retry_rate_limit or attempt >= MAX_RATE_LIMIT_RETRIES:
+                return reply
             header = retry_after_seconds(reply.headers.get("retry-after"))
             delay = header if header is not None else BACKOFF_WITHOUT_RETRY_AFTER_S[min(attempt, 1)]
-            out_of_budget = attempt >= MAX_RATE_LIMIT_RETRIES or waited + delay > MAX_RATE_LIMIT_WAIT_S
-            if not retry_rate_limit or out_of_budget:
-                error = classify(op, reply.status, reply.body, secret=self._api_key)
-                hint = error.retry_after if isinstance(error, ProviderTransientError) else None
-                retry_after = header if header is not None else hint
-                raise RateLimitedError(PROVIDER, error.message, status=429, retry_after=retry_after)
+            if waited + delay > MAX_RATE_LIMIT_WAIT_S:
+                return reply
             log.info("vastai %s rate limited; retrying in %.2fs", op, delay)
             await asyncio.sleep(delay)
             waited += delay
             attempt += 1
+
+    def failure(self, op: str, reply: VastReply) -> ProviderError | None:
+        """The classified error of a failed answer, None for a success."""
         failed_in_body = isinstance(reply.body, dict) and reply.body.get("success") is False
         if 200 <= reply.status < 300 and not failed_in_body:
-            return reply
-        raise classify(op, reply.status, reply.body, secret=self._api_key)
+            return None
+        error = classify(op, reply.status, reply.body, secret=self._wire_key)
+        if reply.status != 429:
+            return error
+        header = retry_after_seconds(reply.headers.get("retry-after"))
+        hint = error.retry_after if isinstance(error, ProviderTransientError) else None
+        retry_after = header if header is not None else hint
+        return RateLimitedError(PROVIDER, error.message, status=429, retry_after=retry_after)
+
+    @property
+    def _wire_key(self) -> str:
+        return self._api_key.strip()  # what header_safe_key sends, so what an answer can echo
 
     async def _send(
-        self, method: str, path: str, *, json: Any, params: Mapping[str, str] | None
+        self, op: str, method: str, path: str, *, json: Any, params: Mapping[str, str] | None
     ) -> VastReply:
+        key = header_safe_key(PROVIDER, op, self._api_key)
         try:
             response = await self._http.request(
                 method,
                 f"{self._base_url}{path}",
                 json=json,
                 params=params,
-                headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
+                headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
                 timeout=self.timeout_s,
             )
         except httpx.TimeoutException as exc:
-            raise ProviderTransientError(
-                PROVIDER, f"{method} {path} timed out after {self.timeout_s:g}s"
-            ) from exc
-        except httpx.TransportError as exc:
-            detail = redact(str(exc) or type(exc).__name__, self._api_key)[:MAX_MESSAGE_CHARS]
-            raise ProviderTransientError(PROVIDER, f"{method} {path} failed: {detail}") from exc
-        return VastReply(response.status_code, _parse_body(response), response.headers)
+            failure = f"timed out after {self.timeout_s:g}s ({type(exc).__name__})"
+        except httpx.HTTPError as exc:
+            failure = f"failed: {type(exc).__name__}"
+        else:
+            return VastReply(response.status_code, _parse_body(response), response.headers)
+        # Raised outside the handler: the exception's text (which may echo the header) must
+        # not ride along as __cause__ or __context__.
+        raise ProviderTransientError(PROVIDER, f"{method} {path} {failure}") from None
 
     async def fetch_result_url(self, url: str) -> str | None:
         """GET a result_url (an S3 object): its text, or None while it does not exist yet.
@@ -178,16 +218,20 @@ class VastClient:
         try:
             response = await self._http.get(url, timeout=self.timeout_s)
         except httpx.TimeoutException as exc:
-            raise ProviderTransientError(PROVIDER, "log download timed out") from exc
-        except httpx.TransportError as exc:
-            raise ProviderTransientError(PROVIDER, f"log download failed: {type(exc).__name__}") from exc
-        if response.status_code in (403, 404):  # S3 answers 403 or 404 until the upload lands
-            return None
-        if response.status_code != 200:
-            raise ProviderTransientError(
-                PROVIDER, f"log download answered HTTP {response.status_code}", status=response.status_code
-            )
-        return response.text
+            failure = f"log download timed out ({type(exc).__name__})"
+        except httpx.HTTPError as exc:
+            failure = f"log download failed: {type(exc).__name__}"
+        else:
+            if response.status_code in (403, 404):  # S3 answers 403 or 404 until the upload lands
+                return None
+            if response.status_code != 200:
+                raise ProviderTransientError(
+                    PROVIDER,
+                    f"log download answered HTTP {response.status_code}",
+                    status=response.status_code,
+                )
+            return response.text
+        raise ProviderTransientError(PROVIDER, failure) from None
 
 
 def _parse_body(response: httpx.Response) -> Any:

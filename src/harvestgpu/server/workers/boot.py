@@ -137,6 +137,9 @@ async def abandon(job: Mapping[Any, Any], adapter: Provider | None, now: datetim
 def terminate_later(job: Mapping[Any, Any], exc: ProviderError, now: datetime) -> dict[str, Any]:
     retries = job["retries"] + 1
     wait = min(300.0, 2.0**retries)
+    retry_after = getattr(exc, "retry_after", None)  # a rate-limited cloud says when to come back
+    if retry_after is not None:
+        wait = min(300.0, max(wait, retry_after))
     log.warning(
         "job %s: terminate at %s failed (%s); retry in %.0fs", job["id"], exc.provider, exc.message, wait
     )

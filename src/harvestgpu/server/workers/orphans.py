@@ -105,11 +105,17 @@ async def sweep_once(ctx: AppContext) -> list[dict[str, Any]]:
                 "reason": reason,
                 "terminated_at": now,
             }
+            # A cloud may list an instance as going away for a while: it is terminated again on
+            # each pass until gone, but recorded (and reported) once.
+            ctx.orphan_first_seen.pop((adapter.slug, user_id, inst.instance_id), None)
+            ot = orm.orphan_terminations.c
+            same = (ot.provider == adapter.slug, ot.instance_id == inst.instance_id)
             async with ctx.db.write() as conn:
+                if (await conn.execute(select(ot.id).where(*same).limit(1))).first() is not None:
+                    continue
                 await conn.execute(orm.orphan_terminations.insert().values(**record))
             log.warning(
                 "orphan sweep: terminated %s %s (%s): %s", adapter.slug, inst.instance_id, inst.name, reason
             )
             terminated.append(record)
-            ctx.orphan_first_seen.pop((adapter.slug, user_id, inst.instance_id), None)
     return terminated
