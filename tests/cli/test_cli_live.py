@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
 import pytest
 
-from tests.cli.runners import Cli, assert_one_line_error, run_in_process, run_subprocess
+from harvestgpu import HarvestGPU
+from tests.cli.runners import Cli, CliResult, assert_one_line_error, run_in_process, run_subprocess
 from tests.sdk.live_server import Account, LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -37,6 +39,44 @@ def test_login_whoami_logout(cli: Cli, logged_in: Account, live_server: LiveServ
     assert logout["logged_out"] is True
     assert logged_in.api_key not in config_file.read_text()
     assert_one_line_error(cli("auth", "whoami"), "No API key")
+
+
+def test_the_sdk_uses_the_login_the_cli_saved(logged_in: Account, live_server: LiveServer) -> None:
+    with HarvestGPU() as gpu:
+        assert gpu.base_url == live_server.base_url
+        assert gpu.auth.me().email == logged_in.email
+
+
+def test_a_pasted_key_with_a_line_break_works_from_option_env_and_login(
+    cli: Cli, live_server: LiveServer, account: Account, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pasted = account.api_key + "\r\n"
+
+    from_option = cli("--api-key", pasted, "--base-url", live_server.base_url, "--json", "auth", "whoami")
+    login = cli("auth", "login", "--key", pasted, "--base-url", live_server.base_url)
+    from_config = cli("--json", "auth", "whoami")
+    monkeypatch.setenv("HARVESTGPU_API_KEY", " " + pasted)
+    from_env = cli("--json", "auth", "whoami")
+
+    assert login.exit_code == 0, login
+    assert json.loads((config_dir / "config.json").read_text())["api_key"] == account.api_key
+    for result in (from_option, from_config, from_env):
+        assert result.exit_code == 0, result
+        assert result.json()["email"] == account.email
+
+
+def test_a_key_that_cannot_be_sent_is_one_line_without_the_key(
+    cli: Cli, live_server: LiveServer, account: Account, config_dir: Path
+) -> None:
+    mangled = account.api_key + "é"
+
+    used = cli("--api-key", mangled, "--base-url", live_server.base_url, "jobs", "list")
+    login = cli("auth", "login", "--key", mangled, "--base-url", live_server.base_url)
+
+    for result in (used, login):
+        assert_one_line_error(result, "API key cannot be sent")
+        assert account.api_key not in result.stdout + result.stderr
+    assert not (config_dir / "config.json").exists()
 
 
 def test_login_with_a_wrong_key_saves_nothing(cli: Cli, live_server: LiveServer, config_dir: Path) -> None:
@@ -129,10 +169,39 @@ def test_run_follow_then_logs(logged_in: Account) -> None:
     assert "Command exited with code 3" in details.stdout
 
 
+@pytest.mark.parametrize(
+    ("flag", "runner"),
+    [("--wait", run_subprocess), ("--follow", run_in_process)],
+    ids=["wait-subprocess", "follow-in-process"],
+)
+def test_run_json_that_fails_exits_1_with_the_reason_on_stderr(
+    logged_in: Account, flag: str, runner: Cli
+) -> None:
+    result: CliResult = runner("--json", "run", "--gpu", "H100", "--command", "python train.py; exit 3", flag)
+
+    job = result.json() if flag == "--wait" else result.json_lines()[-1]["job"]
+    assert result.exit_code == 1
+    assert (job["status"], job["exit_code"]) == ("failed", 3)
+    assert result.stderr.strip().splitlines() == [
+        f"Error: Job {job['id']} failed (exit code 3): Command exited with code 3"
+    ]
+
+
 def test_run_that_cannot_be_placed_is_one_line_and_nonzero(cli: Cli, logged_in: Account) -> None:
     result = cli("run", "--gpu", "H100", "--budget-max", "0.01")
 
     assert_one_line_error(result, "No providers available")
+
+
+def test_a_provider_key_can_be_piped_on_stdin(logged_in: Account) -> None:
+    provider_key = "rp_live_SECRET_piped_provider_key_2468"
+
+    added = run_subprocess("keys", "add", "runpod", "--json", input=provider_key + "\n")
+
+    assert added.exit_code == 0, added
+    assert (added.json()["provider"], added.json()["last4"]) == ("runpod", "2468")
+    assert provider_key not in added.stdout + added.stderr
+    assert "Warning" not in added.stderr
 
 
 def test_provider_keys_and_api_keys(cli_in_process: Cli, logged_in: Account) -> None:

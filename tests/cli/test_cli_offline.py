@@ -101,6 +101,104 @@ def test_usage_errors_exit_2(cli_in_process: Cli, args: list[str]) -> None:
     assert "Traceback" not in result.stderr
 
 
+OFFLINE = ("--api-key", "hg_live_x", "--base-url", "http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--budget-max", "0"], "--budget-max"),
+        (["--budget-max", "-1"], "--budget-max"),
+        (["--budget-max", "inf"], "--budget-max"),
+        (["--budget-max", "nan"], "--budget-max"),
+        (["--budget-max", "10001"], "--budget-max"),
+        (["--max-duration", "0"], "--max-duration"),
+        (["--max-duration", "inf"], "--max-duration"),
+        (["--max-duration", "721"], "--max-duration"),
+        (["--gpu-count", "17"], "--gpu-count"),
+    ],
+    ids=[
+        "zero-budget",
+        "negative-budget",
+        "inf-budget",
+        "nan-budget",
+        "budget-over-10000",
+        "zero-duration",
+        "inf-duration",
+        "duration-over-720",
+        "17-gpus",
+    ],
+)
+def test_run_numbers_the_server_would_refuse_are_usage_errors(
+    cli_in_process: Cli, args: list[str], option: str
+) -> None:
+    result = cli_in_process(*OFFLINE, "run", "--gpu", "T4", *args)
+
+    assert result.exit_code == 2, result
+    assert option in result.stderr
+    assert "Could not reach" not in result.stderr
+    assert "unexpected" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_run_help_states_the_bounds_the_server_enforces(cli_in_process: Cli) -> None:
+    help_text = " ".join(cli_in_process("run", "--help").stdout.replace("│", " ").split())
+
+    assert "x>=0" not in help_text
+    assert "USD per hour (above 0, at most 10,000)" in help_text
+    assert "many hours (above 0, at most 720)" in help_text
+    assert "1<=x<=16" in help_text
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--json", "run"], ["run"], ["--json", "jobs"], ["--json", "keys"], []],
+    ids=["json-run", "run", "json-jobs", "json-keys", "nothing"],
+)
+def test_a_command_without_arguments_shows_its_help_on_stderr(cli: Cli, args: list[str]) -> None:
+    result = cli(*args)
+
+    assert result.exit_code == 2, result
+    assert result.stdout == ""
+    assert "Usage: harvestgpu" in result.stderr
+
+
+def test_explicit_help_stays_on_stdout(cli: Cli) -> None:
+    result = cli("--json", "run", "--help")
+
+    assert result.exit_code == 0
+    assert "Usage: harvestgpu run" in result.stdout
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "args", [["keys", "add", "runpod"], ["auth", "login"]], ids=["keys-add", "auth-login"]
+)
+@pytest.mark.parametrize("stdin", ["", "\n", "   \n"], ids=["eof", "empty-line", "blank-line"])
+def test_no_key_on_a_non_terminal_stdin_is_a_one_line_usage_error(
+    cli: Cli, args: list[str], stdin: str
+) -> None:
+    result = cli(*OFFLINE, *args, input=stdin)
+
+    assert result.exit_code == 2, result
+    assert result.stderr.strip() == "Error: No key given: pass --key KEY, or pipe the key on stdin"
+    assert result.stdout == ""
+
+
+def test_login_reads_a_piped_key_from_the_first_line_of_stdin(
+    cli: Cli, echo_server: str, config_dir: Path
+) -> None:
+    result = cli(
+        "--json", "auth", "login", "--base-url", echo_server, input="  hg_live_piped_key_77 \nextra\n"
+    )
+
+    assert result.exit_code == 0, result
+    assert result.stderr == ""
+    assert result.json()["email"] == "hg_live_piped_key_77"[::-1]
+    saved = json.loads((config_dir / "config.json").read_text())
+    assert saved == {"api_key": "hg_live_piped_key_77", "base_url": echo_server}
+
+
 def test_a_corrupt_config_file_is_a_clear_error(cli_in_process: Cli, config_dir: Path) -> None:
     config_dir.mkdir(parents=True)
     (config_dir / "config.json").write_text("{not json")

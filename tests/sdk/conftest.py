@@ -7,6 +7,7 @@ run instantly and the waits the SDK chose are recorded instead of slept.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,10 +19,17 @@ from tests.sdk.scripted import API_KEY, BASE_URL, FakeClock, Handler
 
 
 @pytest.fixture(autouse=True)
-def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's own HARVESTGPU_* variables must not leak into the tests."""
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A developer's own HARVESTGPU_* variables and saved login must not leak into the tests.
+
+    The SDK's last source for a key and a server is the file ``harvestgpu auth login`` writes;
+    each test gets its own (empty) config dir.
+    """
     monkeypatch.delenv("HARVESTGPU_API_KEY", raising=False)
     monkeypatch.delenv("HARVESTGPU_BASE_URL", raising=False)
+    directory = tmp_path / "harvestgpu-config"
+    monkeypatch.setenv("HARVESTGPU_CONFIG_DIR", str(directory))
+    return directory
 
 
 @pytest.fixture

@@ -109,3 +109,24 @@ async def test_namespaces(make_async_client: MakeAsyncClient) -> None:
         ("GET", "/api/v1/auth/keys"),
         ("DELETE", "/api/v1/auth/keys/k1"),
     ]
+
+
+async def test_provider_gpus_is_the_list_of_that_providers_offers(make_async_client: MakeAsyncClient) -> None:
+    entry = {
+        "gpu_model": "L40S",
+        "gpu_name": "L40S 48GB",
+        "price": 0.99,
+        "provider": "mock",
+        "gpu_count": 1,
+        "vram_gb": 48,
+        "region": "us-east",
+        "available": True,
+        "observed_at": "2026-04-14T12:00:00Z",
+        "age_s": 0.5,
+    }
+    script = Script(ok({"provider": "mock", "connected": True, "gpus": [entry], "error": None}))
+
+    offers = await make_async_client(script, api_key=None).provider_gpus("mock")
+
+    assert [(p.gpu_model, p.price) for p in offers] == [("L40S", 0.99)]
+    assert (offers.provider, offers.connected, offers.error) == ("mock", True, None)

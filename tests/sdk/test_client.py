@@ -67,6 +67,32 @@ def test_pricing_and_providers_work_without_a_key(make_client: MakeClient) -> No
     assert all("authorization" not in request.headers for request in script.requests)
 
 
+def test_provider_gpus_is_the_list_of_that_providers_offers(make_client: MakeClient) -> None:
+    refused = {"provider": "runpod", "connected": True, "gpus": [], "error": "key rejected (HTTP 401)"}
+    not_connected = {"provider": "lambda", "connected": False, "gpus": [], "error": None}
+    script = Script(
+        ok({"provider": "mock", "connected": True, "gpus": PRICING["pricing"], "error": None}),
+        ok(refused),
+        ok(not_connected),
+    )
+    client = make_client(script, api_key=None)
+
+    offers = client.provider_gpus("mock")
+    failed = client.provider_gpus("runpod")
+    absent = client.provider_gpus("lambda")
+
+    assert isinstance(offers, list)
+    assert [(p.gpu_model, p.price, p.provider) for p in offers] == [("H100-PCIE", 2.39, "mock")]
+    assert (offers.provider, offers.connected, offers.error) == ("mock", True, None)
+    assert (failed, failed.connected, failed.error) == ([], True, "key rejected (HTTP 401)")
+    assert (absent, absent.connected, absent.error) == ([], False, None)
+    assert [request.url.path for request in script.requests] == [
+        "/api/v1/providers/mock/gpus",
+        "/api/v1/providers/runpod/gpus",
+        "/api/v1/providers/lambda/gpus",
+    ]
+
+
 def test_run_sends_the_documented_wire_names(make_client: MakeClient) -> None:
     script = Script(ok(job_json(), 201))
     client = make_client(script)

@@ -112,6 +112,50 @@ def test_every_error_class_comes_from_its_real_status(
     assert caught.value.request_id
 
 
+def test_provider_gpus_lists_one_providers_offers(live_server: LiveServer) -> None:
+    with HarvestGPU(base_url=live_server.base_url) as anonymous:
+        mock = anonymous.provider_gpus("mock")
+        runpod = anonymous.provider_gpus("runpod")
+        with pytest.raises(NotFoundError, match="Unknown provider 'aws'"):
+            anonymous.provider_gpus("aws")
+        mock_prices = [p for p in anonymous.pricing() if p.provider == "mock"]
+
+    assert isinstance(mock, list) and mock
+    assert {p.provider for p in mock} == {"mock"}
+    assert {p.gpu_model for p in mock} == {p.gpu_model for p in mock_prices}
+    assert (mock.provider, mock.connected, mock.error) == ("mock", True, None)
+    assert (runpod, runpod.provider, runpod.connected) == ([], "runpod", False)
+
+
+@pytest.mark.parametrize("padding", ["\n", "\r\n", " "], ids=["lf", "crlf", "space"])
+def test_a_pasted_key_with_a_line_break_still_works(
+    live_server: LiveServer, account: Account, padding: str
+) -> None:
+    with HarvestGPU(api_key=account.api_key + padding, base_url=live_server.base_url) as gpu:
+        assert gpu.auth.me().email == account.email
+
+
+def test_a_key_that_cannot_be_sent_fails_locally_without_showing_it(
+    live_server: LiveServer, account: Account
+) -> None:
+    with HarvestGPU(api_key=account.api_key + "é", base_url=live_server.base_url) as gpu:
+        with pytest.raises(AuthenticationError) as caught:
+            gpu.auth.me()
+
+    assert "API key cannot be sent" in caught.value.message
+    assert account.api_key not in str(caught.value) + repr(caught.value)
+
+
+def test_non_finite_numbers_are_invalid_requests(gpu: HarvestGPU) -> None:
+    with pytest.raises(InvalidRequestError, match="budget_max"):
+        gpu.run(gpu="T4", budget_max=float("inf"))
+    with pytest.raises(InvalidRequestError, match="amount"):
+        gpu.set_billing_limit(float("nan"))
+
+    assert gpu.billing_limit().monthly_limit is None
+    assert list(gpu.jobs()) == []
+
+
 def test_no_capacity_explains_itself(gpu: HarvestGPU) -> None:
     with pytest.raises(NoCapacityError, match="No providers available"):
         gpu.run(gpu="H100", budget_max=0.01)

@@ -9,18 +9,19 @@ import typer
 
 from harvestgpu.cli.config import CliConfig, config_path, forget_api_key, load_config, save_config
 from harvestgpu.cli.output import money, text
+from harvestgpu.cli.prompts import ask_secret
 from harvestgpu.cli.state import Invocation, JsonOption
 from harvestgpu.cli.views import show_jobs
 from harvestgpu.sdk import HarvestGPU
-from harvestgpu.sdk._transport import API_KEY_ENV, normalize_base_url
+from harvestgpu.sdk._transport import API_KEY_ENV, clean_api_key, normalize_base_url
 
 app = typer.Typer(help="Log in with an API key, show who you are, log out.", no_args_is_help=True)
 
 
 def _key_source(invocation: Invocation) -> str:
-    if invocation.options.api_key:
+    if clean_api_key(invocation.options.api_key):
         return "--api-key option"
-    if os.environ.get(API_KEY_ENV):
+    if clean_api_key(os.environ.get(API_KEY_ENV)):
         return f"{API_KEY_ENV} environment variable"
     if load_config().api_key:
         return str(config_path())
@@ -31,15 +32,16 @@ def _key_source(invocation: Invocation) -> str:
 def login(
     ctx: typer.Context,
     key: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--key",
-            help="Your HarvestGPU API key (hg_live_...). Asked for, hidden, when omitted.",
-            prompt="HarvestGPU API key",
-            hide_input=True,
+            help=(
+                "Your HarvestGPU API key (hg_live_...). When omitted: asked for (hidden) on a "
+                "terminal, otherwise read from the first line of stdin."
+            ),
             show_default=False,
         ),
-    ],
+    ] = None,
     base_url: Annotated[
         str | None,
         typer.Option("--base-url", help="Server URL to save with the key.", show_default=False),
@@ -48,7 +50,7 @@ def login(
 ) -> None:
     """Check the key against the server (GET /auth/me), then save key and server URL (mode 0600)."""
     invocation = Invocation.of(ctx, json_output)
-    key = key.strip()
+    key = ask_secret(invocation.output, "HarvestGPU API key") if key is None else key.strip()
     if not key:
         raise typer.BadParameter("the API key is empty", param_hint="--key")
     url = normalize_base_url(base_url or invocation.resolved_base_url())
@@ -62,7 +64,7 @@ def login(
         return
     invocation.output.success(f"Logged in as [bold]{text(account.email)}[/] at {text(url)}")
     invocation.output.note(f"Key saved to {path}")
-    if os.environ.get(API_KEY_ENV, key) != key:
+    if clean_api_key(os.environ.get(API_KEY_ENV)) not in (None, key):
         invocation.output.warn(f"{API_KEY_ENV} is set to another key and takes precedence over the saved one")
 
 
@@ -99,7 +101,7 @@ def logout(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Forget the saved API key (the saved server URL stays)."""
     invocation = Invocation.of(ctx, json_output)
     removed = forget_api_key()
-    env_key_set = bool(os.environ.get(API_KEY_ENV))
+    env_key_set = clean_api_key(os.environ.get(API_KEY_ENV)) is not None
     if invocation.json:
         invocation.output.json({"logged_out": removed, "env_key_still_set": env_key_set})
     elif removed:

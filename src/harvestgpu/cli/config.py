@@ -10,40 +10,36 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from platformdirs import user_config_dir
-
 from harvestgpu.errors import HarvestGPUError
+from harvestgpu.sdk._config_file import (
+    CONFIG_DIR_ENV,
+    CONFIG_FILE_NAME,
+    config_dir,
+    config_path,
+    settings_from,
+)
+from harvestgpu.sdk._config_file import SavedSettings as CliConfig
 
-CONFIG_DIR_ENV = "HARVESTGPU_CONFIG_DIR"
-CONFIG_FILE_NAME = "config.json"
+__all__ = [
+    "CONFIG_DIR_ENV",
+    "CONFIG_FILE_NAME",
+    "CliConfig",
+    "ConfigError",
+    "config_dir",
+    "config_path",
+    "forget_api_key",
+    "load_config",
+    "save_config",
+]
+
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
 class ConfigError(HarvestGPUError):
     """The config file cannot be read or written."""
-
-
-@dataclass(frozen=True)
-class CliConfig:
-    """What ``auth login`` saved. The key is kept out of ``repr``."""
-
-    api_key: str | None = field(default=None, repr=False)
-    base_url: str | None = None
-
-
-def config_dir() -> Path:
-    """``$HARVESTGPU_CONFIG_DIR`` if set, else the platform's per-user config directory."""
-    override = os.environ.get(CONFIG_DIR_ENV)
-    return Path(override).expanduser() if override else Path(user_config_dir("harvestgpu"))
-
-
-def config_path() -> Path:
-    """The config file's path (it may not exist yet)."""
-    return config_dir() / CONFIG_FILE_NAME
 
 
 def load_config() -> CliConfig:
@@ -61,11 +57,7 @@ def load_config() -> CliConfig:
         raise ConfigError(f"{path} is not valid JSON; fix it or run `harvestgpu auth login` again") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} is not a JSON object; fix it or run `harvestgpu auth login` again")
-    api_key, base_url = data.get("api_key"), data.get("base_url")
-    return CliConfig(
-        api_key=api_key if isinstance(api_key, str) and api_key else None,
-        base_url=base_url if isinstance(base_url, str) and base_url else None,
-    )
+    return settings_from(data)
 
 
 def save_config(config: CliConfig) -> Path:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from harvestgpu.cli.output import text, when
+from harvestgpu.cli.prompts import ask_secret
 from harvestgpu.cli.state import Invocation, JsonOption
 
 provider_keys_app = typer.Typer(
@@ -32,20 +33,23 @@ def add_key(
     ctx: typer.Context,
     provider: ProviderArgument,
     key: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--key",
-            help="The provider's API key. Asked for, hidden, when omitted.",
-            prompt="Provider API key",
-            hide_input=True,
+            help=(
+                "The provider's API key. When omitted: asked for (hidden) on a terminal, "
+                "otherwise read from the first line of stdin."
+            ),
             show_default=False,
         ),
-    ],
+    ] = None,
     label: Annotated[str | None, typer.Option("--label", help="A name for this account.")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Connect a provider account (replaces the provider's previous key). The key is never shown back."""
     invocation = Invocation.of(ctx, json_output)
+    if key is None:
+        key = ask_secret(invocation.output, f"{provider} API key")
     with invocation.client() as client, invocation.output.spinner(f"Saving the {provider} key"):
         stored = client.provider_keys.add(provider, key.strip(), label=label)
     if invocation.json:

@@ -6,12 +6,14 @@ start the server itself and import it only when run (the base install has no ser
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import sys
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from harvestgpu.cli import auth, jobs, keys, pricing, run, usage, webhooks
 from harvestgpu.cli.output import Output
@@ -36,7 +38,41 @@ def _message(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-class _HarvestGPUGroup(TyperGroup):
+USAGE_EXIT_CODE = 2
+
+
+def _usage_help_on_stderr(ctx: Any) -> typer.Exit:
+    """Show the help of a command given without arguments on stderr; returns the exit to raise.
+
+    That is a usage error (exit 2). Typer would print the help on stdout, which must stay clean
+    so ``--json`` output always parses; ``--help`` itself still prints on stdout.
+    """
+    with contextlib.redirect_stdout(sys.stderr):
+        help_text = ctx.get_help()  # the Rich renderer prints it (to stderr here) and returns ""
+    if help_text:
+        typer.echo(help_text, err=True)
+    return typer.Exit(USAGE_EXIT_CODE)
+
+
+class _HelpOnStderrGroup(TyperGroup):
+    """A command group whose no-arguments help is a usage error on stderr (exit 2)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # Any: click's Context, vendored or not
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            raise _usage_help_on_stderr(ctx)
+        return super().parse_args(ctx, args)
+
+
+class _HelpOnStderrCommand(TyperCommand):
+    """A command whose no-arguments help is a usage error on stderr (exit 2)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # Any: click's Context, vendored or not
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            raise _usage_help_on_stderr(ctx)
+        return super().parse_args(ctx, args)
+
+
+class _HarvestGPUGroup(_HelpOnStderrGroup):
     """Turns every failure into one line on stderr and exit code 1 (never a traceback)."""
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
@@ -110,14 +146,14 @@ def _global_options(
     ctx.obj = GlobalOptions(json_output=json_output, api_key=api_key, base_url=base_url)
 
 
-app.add_typer(auth.app, name="auth")
-app.command("run", no_args_is_help=True)(run.run_job)
-app.add_typer(jobs.app, name="jobs")
+app.add_typer(auth.app, name="auth", cls=_HelpOnStderrGroup)
+app.command("run", no_args_is_help=True, cls=_HelpOnStderrCommand)(run.run_job)
+app.add_typer(jobs.app, name="jobs", cls=_HelpOnStderrGroup)
 app.command("pricing")(pricing.show_pricing)
-app.add_typer(keys.provider_keys_app, name="keys")
-app.add_typer(keys.api_keys_app, name="api-keys")
-app.add_typer(usage.app, name="usage")
-app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(keys.provider_keys_app, name="keys", cls=_HelpOnStderrGroup)
+app.add_typer(keys.api_keys_app, name="api-keys", cls=_HelpOnStderrGroup)
+app.add_typer(usage.app, name="usage", cls=_HelpOnStderrGroup)
+app.add_typer(webhooks.app, name="webhooks", cls=_HelpOnStderrGroup)
 
 
 def _server_commands() -> Any:
@@ -179,7 +215,7 @@ def admin_set_plan(
     typer.echo(f"{email} is now on the {plan} plan")
 
 
-app.add_typer(admin_app, name="admin")
+app.add_typer(admin_app, name="admin", cls=_HelpOnStderrGroup)
 
 
 def main() -> None:

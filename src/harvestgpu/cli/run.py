@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from harvestgpu.cli.output import Output
+from harvestgpu.cli.params import MAX_BUDGET_PER_HOUR, MAX_DURATION_HOURS, MAX_GPU_COUNT, positive_up_to
 from harvestgpu.cli.state import Invocation, JsonOption
 from harvestgpu.cli.views import job_summary, show_job
 from harvestgpu.sdk import Job
@@ -46,17 +47,29 @@ def run_job(
     budget_max: Annotated[
         float | None,
         typer.Option(
-            "--budget-max", help="Highest price to pay, in USD per hour.", min=0, show_default=False
+            "--budget-max",
+            help=f"Highest price to pay, in USD per hour (above 0, at most {MAX_BUDGET_PER_HOUR:,.0f}).",
+            parser=positive_up_to(MAX_BUDGET_PER_HOUR),
+            metavar="USD",
+            show_default=False,
         ),
     ] = None,
     max_duration: Annotated[
         float | None,
-        typer.Option("--max-duration", help="Stop the job after this many hours.", min=0, show_default=False),
+        typer.Option(
+            "--max-duration",
+            help=f"Stop the job after this many hours (above 0, at most {MAX_DURATION_HOURS:,.0f}).",
+            parser=positive_up_to(MAX_DURATION_HOURS),
+            metavar="HOURS",
+            show_default=False,
+        ),
     ] = None,
     priority: Annotated[
         PriorityChoice, typer.Option("--priority", help="What routing optimises for.")
     ] = PriorityChoice.cost,
-    gpu_count: Annotated[int, typer.Option("--gpu-count", help="GPUs per instance.", min=1)] = 1,
+    gpu_count: Annotated[
+        int, typer.Option("--gpu-count", help="GPUs per instance.", min=1, max=MAX_GPU_COUNT)
+    ] = 1,
     provider: Annotated[
         str | None,
         typer.Option("--provider", help="Only this provider: runpod, lambda, vastai, tensordock or mock."),
@@ -74,9 +87,9 @@ def run_job(
 ) -> None:
     """Submit a GPU job; it runs on the cheapest matching GPU across your providers.
 
-    With --wait or --follow the exit code is 0 only if the job completed. With --json and
-    --follow, stdout is JSON Lines: {"type": "log", "line": ...} per line, then
-    {"type": "job", "job": {...}}.
+    With --wait or --follow the exit code is 0 only if the job completed (1 if it failed or was
+    stopped, with the reason on stderr, also with --json). With --json and --follow, stdout is
+    JSON Lines: {"type": "log", "line": ...} per line, then {"type": "job", "job": {...}}.
     """
     invocation = Invocation.of(ctx, json_output)
     output = invocation.output
@@ -106,6 +119,7 @@ def run_job(
         elif not output.json_mode:
             _show_result(output, job, waited=wait or follow)
     if (wait or follow) and job.status != "completed":
+        output.error(_failure(job))
         raise typer.Exit(1)
 
 
@@ -132,6 +146,10 @@ def _show_result(output: Output, job: Job, *, waited: bool) -> None:
         output.success(job_summary(job))
         return
     show_job(output, job)
+
+
+def _failure(job: Job) -> str:
+    """``Job abc failed (exit code 3): Command exited with code 3``: the error line of a waited job."""
     reason = f": {job.error}" if job.error else ""
     exit_code = f" (exit code {job.exit_code})" if job.exit_code is not None else ""
-    output.error(f"Job {job.id} {job.status}{exit_code}{reason}")
+    return f"Job {job.id} {job.status}{exit_code}{reason}"

@@ -16,7 +16,7 @@ import typer
 from harvestgpu.cli.config import load_config
 from harvestgpu.cli.output import Output
 from harvestgpu.sdk import HarvestGPU
-from harvestgpu.sdk._transport import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
+from harvestgpu.sdk._transport import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, clean_api_key
 
 JsonOption = Annotated[
     bool,
@@ -52,8 +52,12 @@ class Invocation:
         return self.output.json_mode
 
     def resolved_api_key(self) -> str | None:
-        """The API key by precedence (option, env, config file)."""
-        return self.options.api_key or os.environ.get(API_KEY_ENV) or load_config().api_key
+        """The API key by precedence (option, env, config file), without surrounding whitespace."""
+        return (
+            clean_api_key(self.options.api_key)
+            or clean_api_key(os.environ.get(API_KEY_ENV))
+            or load_config().api_key
+        )
 
     def resolved_base_url(self) -> str:
         """The server by precedence (option, env, config file, default)."""

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from harvestgpu.cli.output import Output, money, styled_status, text, when
+from harvestgpu.cli.params import MAX_MONTHLY_LIMIT, positive_problem
 from harvestgpu.cli.state import Invocation, JsonOption
 from harvestgpu.sdk.types import MonthlyUsage, SpendLimit, UsageByMonth, UsageRecord, UsageTotals
 
@@ -159,7 +160,13 @@ def spend_limit(
     ctx: typer.Context,
     amount: Annotated[
         float | None,
-        typer.Argument(help="New monthly limit in USD (omit to show the current one).", show_default=False),
+        typer.Argument(
+            help=(
+                f"New monthly limit in USD, above 0, at most {MAX_MONTHLY_LIMIT:,.0f} "
+                "(omit to show the current one)."
+            ),
+            show_default=False,
+        ),
     ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the monthly limit.")] = False,
     json_output: JsonOption = False,
@@ -171,8 +178,9 @@ def spend_limit(
     """
     if amount is not None and clear:
         raise typer.BadParameter("give a new AMOUNT or --clear, not both", param_hint="AMOUNT")
-    if amount is not None and not amount > 0:
-        raise typer.BadParameter("the limit must be above 0 (use --clear to remove it)", param_hint="AMOUNT")
+    problem = positive_problem(amount, MAX_MONTHLY_LIMIT) if amount is not None else None
+    if problem is not None:
+        raise typer.BadParameter(f"{problem} (use --clear to remove the limit)", param_hint="AMOUNT")
     invocation = Invocation.of(ctx, json_output)
     with invocation.client() as client:
         if clear:

@@ -12,6 +12,14 @@ Priority = Literal["cost", "speed", "availability"]
 JOB_STATUSES: tuple[str, ...] = ("queued", "running", "completed", "failed", "stopped")
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "stopped"})
 
+# Bounds of a submit and of the monthly spend limit: the server validates with them and the
+# CLI checks them before sending (each value must also be above 0).
+MAX_BUDGET_PER_HOUR = 10_000.0
+MAX_DURATION_HOURS = 720.0
+MAX_TOTAL_COST = 1_000_000.0
+MAX_GPU_COUNT = 16
+MAX_MONTHLY_LIMIT = 10_000_000.0
+
 
 class CandidateOut(BaseModel):
     rank: int

@@ -6,10 +6,12 @@ flavour; the request path does not change.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harvestgpu.errors import InvalidRequestError
 from harvestgpu.models import JobList, JobLogs, JobOut, PricingOut, ProviderGpus, ProviderOut
 from harvestgpu.sdk._operation import (
     Operation,
@@ -29,6 +31,7 @@ from harvestgpu.sdk.types import (
     PriceList,
     ProviderKey,
     ProviderKeyTest,
+    ProviderOffers,
     Registration,
     Session,
     SpendLimit,
@@ -43,6 +46,15 @@ SSE_MEDIA_TYPE = "text/event-stream"
 
 def _without_none(values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
+
+
+def require_finite(name: str, value: float | None, meaning: str) -> None:
+    """``InvalidRequestError`` naming the SDK parameter when ``value`` is NaN or infinite.
+
+    JSON has no such numbers, so they could not even be sent; ``meaning`` says what is expected.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidRequestError(f"{name} must be {meaning}, not {value!r}", status=400)
 
 
 # --- auth -------------------------------------------------------------------------------------
@@ -87,6 +99,9 @@ def job_body(
     env: Mapping[str, str] | None,
 ) -> dict[str, Any]:
     """The ``POST /jobs`` body, with the SDK's argument names mapped to the wire names."""
+    require_finite("budget_max", budget_max, "a finite price in USD per hour, above 0")
+    require_finite("max_duration", max_duration, "a finite number of hours, above 0")
+    require_finite("gpu_count", gpu_count, "a whole number of GPUs")
     return _without_none(
         {
             "gpu": gpu,
@@ -164,8 +179,15 @@ def providers() -> Operation[list[ProviderOut]]:
     return Operation("GET", "/providers", model_list("providers", ProviderOut), auth="optional")
 
 
-def provider_gpus(slug: str) -> Operation[ProviderGpus]:
-    return Operation("GET", f"/providers/{segment(slug)}/gpus", model(ProviderGpus), auth="optional")
+def _provider_offers(data: Any) -> ProviderOffers:
+    answer = ProviderGpus.model_validate(data)
+    return ProviderOffers(
+        answer.gpus, provider=answer.provider, connected=answer.connected, error=answer.error
+    )
+
+
+def provider_gpus(slug: str) -> Operation[ProviderOffers]:
+    return Operation("GET", f"/providers/{segment(slug)}/gpus", _provider_offers, auth="optional")
 
 
 # --- provider keys ----------------------------------------------------------------------------
@@ -222,6 +244,7 @@ def spend_limit() -> Operation[SpendLimit]:
 
 
 def set_spend_limit(monthly_limit: float | None) -> Operation[SpendLimit]:
+    require_finite("amount", monthly_limit, "a finite amount in USD above 0 (None removes the limit)")
     # null is the documented way to remove the limit, so it is sent rather than left out.
     body = {"monthly_limit": None if monthly_limit is None else float(monthly_limit)}
     return Operation("PUT", "/billing/limit", model(SpendLimit), body=body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -44,11 +45,32 @@ class RetryPolicy:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
+def _written_forms(secret: str) -> set[str]:
+    """The ways ``secret`` can appear in an error text: as is, trimmed, and escaped.
+
+    Libraries quote what they refused as ``repr`` of the ``str`` or of its UTF-8 ``bytes``
+    (``b'Bearer hg_live_...\\n'``), or as JSON; each escapes differently.
+    """
+    forms: set[str] = set()
+    for value in {secret, secret.strip()}:
+        forms.add(value)
+        forms.add(repr(value)[1:-1])
+        forms.add(repr(value.encode("utf-8", "backslashreplace"))[2:-1])
+        forms.add(value.encode("unicode_escape").decode("ascii"))
+        forms.add(json.dumps(value)[1:-1])
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
 def redact(text: str, secrets: tuple[str | None, ...]) -> str:
-    """Replace every secret in ``text`` with ``***``."""
-    for secret in secrets:
-        if secret and len(secret) >= MIN_SECRET_LENGTH:
-            text = text.replace(secret, REDACTED)
+    """Replace every secret in ``text`` (also in its escaped forms) with ``***``."""
+    forms = {
+        form
+        for secret in secrets
+        if secret and len(secret.strip()) >= MIN_SECRET_LENGTH
+        for form in _written_forms(secret)
+    }
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, REDACTED)
     return text
 
 
@@ -146,7 +168,7 @@ def parse_success(response: httpx.Response, operation: Operation[T], api_key: st
     try:
         return operation.parse(body["data"])
     except (ValueError, KeyError, TypeError) as exc:
-        detail = redact(" ".join(str(exc).split())[:300] or type(exc).__name__, (api_key,))
+        detail = redact(" ".join(str(exc).split())[:300] or type(exc).__name__, (api_key, *operation.secrets))
         raise APIError(
             f"Unexpected answer from {operation.method} {operation.url_path}: {detail}",
             status=response.status_code,

@@ -16,13 +16,15 @@ from typing import Any, TypeVar
 
 import httpx
 
-from harvestgpu.errors import AuthenticationError
+from harvestgpu.errors import APIConnectionError, AuthenticationError, InvalidRequestError
+from harvestgpu.sdk._config_file import SavedSettings, read_saved_settings
 from harvestgpu.sdk._operation import API_PREFIX, Operation
 from harvestgpu.sdk._responses import (
     RetryPolicy,
     connection_error,
     error_from_response,
     parse_success,
+    redact,
     retry_delay_for_error,
     retry_delay_for_response,
 )
@@ -36,6 +38,24 @@ BASE_URL_ENV = "HARVESTGPU_BASE_URL"
 MISSING_KEY_MESSAGE = (
     "No API key: pass api_key=... to the client, set HARVESTGPU_API_KEY, or run `harvestgpu auth login`"
 )
+MALFORMED_KEY_MESSAGE = (
+    "The API key cannot be sent: it contains spaces, control characters or non-ASCII characters. "
+    "Copy it again exactly as it was shown (hg_live_...)"
+)
+# What an HTTP header value may hold without escaping: visible ASCII (no spaces, no controls).
+_HEADER_SAFE = frozenset(chr(code) for code in range(0x21, 0x7F))
+
+
+def clean_api_key(value: str | None) -> str | None:
+    """A key without the whitespace pasting adds around it (a trailing newline); None if blank."""
+    if value is None:
+        return None
+    return value.strip() or None
+
+
+def is_sendable_api_key(value: str) -> bool:
+    """True when ``value`` can go into an ``Authorization`` header as is."""
+    return all(char in _HEADER_SAFE for char in value)
 
 
 @dataclass(frozen=True)
@@ -51,12 +71,22 @@ class ClientSettings:
     def resolve(
         cls, api_key: str | None, base_url: str | None, timeout: float, max_retries: int
     ) -> ClientSettings:
-        """Fill what was not passed from ``HARVESTGPU_API_KEY`` / ``HARVESTGPU_BASE_URL``."""
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-        url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        """Fill what was not passed, first match wins.
+
+        Key: ``api_key`` argument, ``HARVESTGPU_API_KEY``, the key ``harvestgpu auth login``
+        saved. Server: ``base_url`` argument, ``HARVESTGPU_BASE_URL``, the saved server, the
+        default. Surrounding whitespace is stripped from every key.
+        """
+        key = clean_api_key(api_key if api_key is not None else os.environ.get(API_KEY_ENV))
+        url = (base_url or "").strip() or (os.environ.get(BASE_URL_ENV) or "").strip()
+        # An explicit api_key (even "") is final; the file is read only when something is missing.
+        use_saved_key = api_key is None and key is None
+        saved = read_saved_settings() if use_saved_key or not url else SavedSettings()
+        if use_saved_key:
+            key = saved.api_key
         return cls(
-            base_url=normalize_base_url(url),
-            api_key=key or None,
+            base_url=normalize_base_url(url or saved.base_url or DEFAULT_BASE_URL),
+            api_key=key,
             timeout=timeout,
             retry=RetryPolicy(max_retries=max(0, max_retries)),
         )
@@ -75,20 +105,33 @@ def _build_request(
 ) -> httpx.Request:
     headers = {"Accept": "application/json", "User-Agent": f"harvestgpu-python/{VERSION}"}
     if operation.auth != "none" and settings.api_key:
+        # Checked here, not by httpx: its error would quote the header, and so the key.
+        if not is_sendable_api_key(settings.api_key):
+            raise AuthenticationError(MALFORMED_KEY_MESSAGE, status=401)
         headers["Authorization"] = f"Bearer {settings.api_key}"
     elif operation.auth == "required":
         raise AuthenticationError(MISSING_KEY_MESSAGE, status=401)
     if operation.idempotency_key:
         headers["Idempotency-Key"] = operation.idempotency_key
     headers.update(operation.headers)
-    return client.build_request(
-        operation.method,
-        settings.base_url + operation.url_path,
-        params=dict(operation.params) or None,
-        json=operation.body,
-        headers=headers,
-        timeout=settings.timeout,
-    )
+    try:
+        return client.build_request(
+            operation.method,
+            settings.base_url + operation.url_path,
+            params=dict(operation.params) or None,
+            json=operation.body,
+            headers=headers,
+            timeout=settings.timeout,
+        )
+    except httpx.InvalidURL as exc:
+        detail = redact(str(exc), _secrets(settings, operation))
+        raise APIConnectionError(f"Invalid HarvestGPU base URL {settings.base_url!r}: {detail}") from None
+    except (TypeError, ValueError) as exc:
+        # A body JSON cannot encode (NaN, an object) or a header that is not ASCII.
+        detail = redact(" ".join(str(exc).split()) or type(exc).__name__, _secrets(settings, operation))
+        raise InvalidRequestError(
+            f"Cannot send {operation.method} {operation.url_path}: {detail}", status=400
+        ) from None
 
 
 def _secrets(settings: ClientSettings, operation: Operation[Any]) -> tuple[str | None, ...]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from harvestgpu.models import ProviderGpus, ProviderOut
+from harvestgpu.models import ProviderOut
 from harvestgpu.sdk import _endpoints as endpoints
 from harvestgpu.sdk._endpoints import MAX_PAGE_SIZE
 from harvestgpu.sdk._transport import AsyncRequester, ClientSettings, SyncRequester
@@ -30,7 +30,7 @@ from harvestgpu.sdk.resources import (
     ProviderKeys,
     Webhooks,
 )
-from harvestgpu.sdk.types import MonthlyUsage, PriceList, SpendLimit
+from harvestgpu.sdk.types import MonthlyUsage, PriceList, ProviderOffers, SpendLimit
 
 DEFAULT_IMAGE = "pytorch/pytorch:latest"
 # run() without wait=True still waits this long for the job to leave "queued", so the caller
@@ -177,8 +177,15 @@ class HarvestGPU:
         """The supported providers, whether you connected them, and what they offer now."""
         return self._http.send(endpoints.providers())
 
-    def provider_gpus(self, provider: str) -> ProviderGpus:
-        """The GPU offers of one provider."""
+    def provider_gpus(self, provider: str) -> ProviderOffers:
+        """One provider's current offers: a list of the entries :meth:`pricing` gives; no key needed.
+
+        ``offers.connected`` says whether the provider is connected to your account (with an
+        API key, its live offers are listed) and ``offers.error`` why a listing failed.
+
+        Raises:
+            NotFoundError: ``provider`` is not a provider slug.
+        """
         return self._http.send(endpoints.provider_gpus(provider))
 
     def usage(self) -> MonthlyUsage:
@@ -303,8 +310,8 @@ class AsyncHarvestGPU:
         """The supported providers, whether you connected them, and what they offer now."""
         return await self._http.send(endpoints.providers())
 
-    async def provider_gpus(self, provider: str) -> ProviderGpus:
-        """The GPU offers of one provider."""
+    async def provider_gpus(self, provider: str) -> ProviderOffers:
+        """One provider's current offers; see :meth:`HarvestGPU.provider_gpus`."""
         return await self._http.send(endpoints.provider_gpus(provider))
 
     async def usage(self) -> MonthlyUsage:

@@ -109,6 +109,30 @@ class PriceList(list[PriceEntry]):
         self.providers: list[ProviderStatus] = list(providers)
 
 
+class ProviderOffers(list[PriceEntry]):
+    """One provider's current offers, plus whether it could be asked.
+
+    It is a plain ``list`` of :class:`~harvestgpu.models.PriceEntry`, the entries ``pricing()``
+    gives, sorted by GPU model, GPU count and price. It is empty when the provider is not
+    connected to your account (``connected`` is False; ``mock`` is always connected unless the
+    server disabled it, then ``error`` says so) or when its offer listing failed (``error`` says
+    why).
+    """
+
+    def __init__(
+        self,
+        entries: Iterable[PriceEntry] = (),
+        *,
+        provider: str,
+        connected: bool,
+        error: str | None = None,
+    ) -> None:
+        super().__init__(entries)
+        self.provider = provider
+        self.connected = connected
+        self.error = error
+
+
 # --- usage and spend limit ----------------------------------------------------------------------
 
 

@@ -7,6 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from harvestgpu.models.jobs import (
+    MAX_BUDGET_PER_HOUR,
+    MAX_DURATION_HOURS,
+    MAX_GPU_COUNT,
+    MAX_TOTAL_COST,
+)
 from harvestgpu.providers.registry import ALL_PROVIDERS, REAL_PROVIDERS
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -45,11 +51,11 @@ class JobSubmitRequest(_Strict):
     gpu: str = Field(min_length=1, max_length=64)
     image: str = Field(default="pytorch/pytorch:latest", min_length=1, max_length=500)
     command: str | None = Field(default=None, max_length=20_000)
-    budget_max_per_hour: float | None = Field(default=None, gt=0, le=10_000)
-    max_duration_hours: float | None = Field(default=None, gt=0, le=720)
-    max_total_cost: float | None = Field(default=None, gt=0, le=1_000_000)  # USD for the whole job
+    budget_max_per_hour: float | None = Field(default=None, gt=0, le=MAX_BUDGET_PER_HOUR)
+    max_duration_hours: float | None = Field(default=None, gt=0, le=MAX_DURATION_HOURS)
+    max_total_cost: float | None = Field(default=None, gt=0, le=MAX_TOTAL_COST)  # USD for the whole job
     priority: Literal["cost", "speed", "availability"] = "cost"
-    gpu_count: int = Field(default=1, ge=1, le=16)
+    gpu_count: int = Field(default=1, ge=1, le=MAX_GPU_COUNT)
     provider: str | None = None
     env: dict[str, str] | None = None
 

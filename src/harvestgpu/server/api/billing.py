@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from harvestgpu.models.jobs import MAX_MONTHLY_LIMIT
 from harvestgpu.server.api.deps import Ctx, User, ok
 from harvestgpu.server.services import budgets, usage
 
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 class SpendLimitRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     # USD per calendar month (UTC); null removes the limit.
-    monthly_limit: float | None = Field(gt=0, le=10_000_000)
+    monthly_limit: float | None = Field(gt=0, le=MAX_MONTHLY_LIMIT)
 
 
 @router.get("/usage", summary="This calendar month (UTC): totals, daily breakdown, split by provider and GPU")
