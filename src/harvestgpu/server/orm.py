@@ -53,6 +53,8 @@ class UserRow(Base):
     company: Mapped[str | None] = mapped_column(String(200))
     plan: Mapped[str] = mapped_column(String(20), default="free")
     created_at: Mapped[datetime]
+    # Login tokens (browser sessions included) issued before this are no longer accepted.
+    tokens_valid_after: Mapped[datetime | None]
 
 
 class ApiKeyRow(Base):

@@ -85,16 +85,27 @@ class MasterKey:
         return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
 
     def issue_jwt(self, user_id: str, ttl_hours: float) -> tuple[str, datetime]:
-        expires = datetime.now(UTC) + timedelta(hours=ttl_hours)
-        token = jwt.encode({"sub": user_id, "exp": expires, "typ": "access"}, self.jwt_key, algorithm="HS256")
+        now = datetime.now(UTC)
+        expires = now + timedelta(hours=ttl_hours)
+        # iat with sub-second precision: a sign-out revokes tokens issued before it, and a
+        # login right after one must not be revoked with them.
+        claims = {"sub": user_id, "exp": expires, "iat": now.timestamp(), "typ": "access"}
+        token = jwt.encode(claims, self.jwt_key, algorithm="HS256")
         return token, expires
 
     def verify_jwt(self, token: str) -> str | None:
+        claims = self.jwt_claims(token)
+        return claims[0] if claims else None
+
+    def jwt_claims(self, token: str) -> tuple[str, float] | None:
+        """(user id, issued-at as a POSIX time; 0 if the token has none) of a valid token."""
         try:
             claims = jwt.decode(
                 token, self.jwt_key, algorithms=["HS256"], options={"require": ["exp", "sub"]}
             )
         except jwt.PyJWTError:
             return None
-        sub = claims.get("sub")
-        return sub if isinstance(sub, str) else None
+        sub, iat = claims.get("sub"), claims.get("iat", 0)
+        if not isinstance(sub, str) or not isinstance(iat, int | float):
+            return None
+        return sub, float(iat)

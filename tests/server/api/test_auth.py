@@ -126,3 +126,16 @@ async def test_users_cannot_revoke_each_others_keys(api: Api) -> None:
     a, b = await api.register(), await api.register()
     key = data(await api.client.post("/api/v1/auth/keys", headers=a["headers"], json={"name": "x"}), 201)
     error(await api.client.delete(f"/api/v1/auth/keys/{key['id']}", headers=b["headers"]), 404)
+
+
+async def test_logout_ends_login_tokens_but_not_api_keys(api: Api) -> None:
+    user = await api.register()
+    creds = {"email": user["email"], "password": "correct-horse"}
+    token = data(await api.client.post("/api/v1/auth/login", json=creds))["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert data(await api.client.get("/api/v1/auth/me", headers=bearer))
+    assert data(await api.client.post("/api/v1/auth/logout", headers=bearer)) == {"signed_out": True}
+    assert "signed out" in error(await api.client.get("/api/v1/auth/me", headers=bearer), 401)
+    assert data(await api.client.get("/api/v1/auth/me", headers=user["headers"]))  # the API key
+    fresh = data(await api.client.post("/api/v1/auth/login", json=creds))["token"]
+    assert data(await api.client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {fresh}"}))

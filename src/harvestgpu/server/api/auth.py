@@ -23,6 +23,12 @@ async def login(body: LoginRequest, ctx: Ctx, request: Request) -> JSONResponse:
     return ok(await accounts.login(ctx, body.email, body.password))
 
 
+@router.post("/logout", summary="End every login token (JWT) and browser session of your account")
+async def logout(user: User, ctx: Ctx) -> JSONResponse:
+    await accounts.sign_out(ctx, user.id)
+    return ok({"signed_out": True})
+
+
 @router.get("/me", summary="Current user, plan, usage this month and active jobs")
 async def me(user: User, ctx: Ctx) -> JSONResponse:
     return ok(await accounts.me(ctx, user))

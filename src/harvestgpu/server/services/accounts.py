@@ -91,9 +91,9 @@ _KEY_LOOKUP = (
     .join(orm.users, orm.users.c.id == orm.api_keys.c.user_id)
     .where(orm.api_keys.c.revoked_at.is_(None), orm.api_keys.c.key_hash == bindparam("digest"))
 )
-_USER_LOOKUP = select(orm.users.c.id, orm.users.c.email, orm.users.c.plan).where(
-    orm.users.c.id == bindparam("uid")
-)
+_USER_LOOKUP = select(
+    orm.users.c.id, orm.users.c.email, orm.users.c.plan, orm.users.c.tokens_valid_after
+).where(orm.users.c.id == bindparam("uid"))
 
 
 async def authenticate(ctx: AppContext, token: str) -> AuthUser:
@@ -112,18 +112,37 @@ async def authenticate(ctx: AppContext, token: str) -> AuthUser:
         ctx.auth_cache.put(digest, user)
         await _touch_key(ctx, user.api_key_id)
         return user
-    user_id = ctx.master.verify_jwt(token)
-    if user_id is None:
+    claims = ctx.master.jwt_claims(token)
+    if claims is None:
         raise Unauthorized("Invalid or expired token")
-    cached = ctx.auth_cache.get("jwt:" + user_id)
+    user_id, issued_at = claims
+    # Cached per token, not per user: a sign-out must not leave an older token in the cache.
+    cache_key = "jwt:" + hash_token(token)
+    cached = ctx.auth_cache.get(cache_key)
     if cached is not None:
         return cached
     urow = await ctx.db.fetch_one_hot(_USER_LOOKUP, {"uid": user_id})
     if urow is None:
         raise Unauthorized("Invalid or expired token")
+    valid_after = urow["tokens_valid_after"]
+    if valid_after is not None and issued_at < valid_after.timestamp():
+        raise Unauthorized("This session was signed out: log in again")
     user = AuthUser(id=urow["id"], email=urow["email"], plan=urow["plan"], api_key_id=None)
-    ctx.auth_cache.put("jwt:" + user_id, user)
+    ctx.auth_cache.put(cache_key, user)
     return user
+
+
+async def sign_out(ctx: AppContext, user_id: str) -> None:
+    """End every login token and browser session of the account issued until now.
+
+    API keys are unaffected: they are revoked one by one. Other API processes learn it through
+    the cache sync (Redis), or within the auth cache's TTL without it.
+    """
+    async with ctx.db.write() as conn:
+        await conn.execute(
+            update(orm.users).where(orm.users.c.id == user_id).values(tokens_valid_after=_now())
+        )
+    await ctx.cache_sync.forget_user(user_id)
 
 
 async def _touch_key(ctx: AppContext, key_id: str | None) -> None:

@@ -118,6 +118,9 @@ async def logout_confirm(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     await read_form(request)
+    user = await session_user(request)
+    if user is not None:  # the cookie alone is not enough: a copied one must stop working too
+        await accounts.sign_out(ctx_of(request), user.id)
     response = redirect("/login?signed_out=1")
     end_session(response, request)
     return response

@@ -1,10 +1,11 @@
 """Browser sessions: a JWT in an HttpOnly cookie, and CSRF tokens bound to it.
 
 The session cookie holds a JWT from ``MasterKey.issue_jwt`` (already signed and expiring), so
-the server keeps no session table. Every form carries a CSRF token derived by HMAC from the
-cookie it is bound to: the session JWT once logged in, or a random anonymous nonce before that
-(so the login and register forms are protected too). A token from one session is worthless in
-another, and a cross-site page can read neither cookie.
+the server keeps no session table; signing out sets the account's ``tokens_valid_after``
+(``accounts.sign_out``), so a copied cookie stops working too. Every form carries a CSRF
+token derived by HMAC from the cookie it is bound to: the session JWT once logged in, or a
+random anonymous nonce before that (so the login and register forms are protected too). A
+token from one session is worthless in another, and a cross-site page can read neither cookie.
 """
 
 from __future__ import annotations
