@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 
 import httpx
 
 MAX_URL_LENGTH = 2000
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
 RESOLVE_TIMEOUT_S = 3.0
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -51,18 +53,21 @@ def parse_url(raw: str) -> httpx.URL:
         raise TargetRefused("url must name a host")
     if _literal_ip(url.host) is None and not _valid_host_name(url.host):
         raise TargetRefused("url host is not a valid host name")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise TargetRefused("url port must be between 1 and 65535")
     return url
 
 
 def _valid_host_name(host: str) -> bool:
-    """DNS rules (labels of 1-63 characters, 253 in all), checked here because the resolver
-    raises UnicodeError, not a resolution failure, on names that break them."""
+    """A DNS host name: letters, digits and inner hyphens in labels of 1-63 characters, 253 in
+    all. Checked here because such names can never resolve, and some make the resolver raise
+    UnicodeError rather than fail."""
     try:
-        ascii_host = host.rstrip(".").encode("idna")
+        ascii_host = host.rstrip(".").encode("idna").decode("ascii")
     except UnicodeError:
         return False
-    labels = ascii_host.split(b".")
-    return 0 < len(ascii_host) <= 253 and all(0 < len(label) <= 63 for label in labels)
+    return 0 < len(ascii_host) <= 253 and all(_LABEL.fullmatch(label) for label in ascii_host.split("."))
+
 
 
 def is_public(ip: IPAddress) -> bool:
