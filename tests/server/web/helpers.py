@@ -33,6 +33,14 @@ def csrf_token(page: str) -> str:
     return match.group(1)
 
 
+def form_fields(page: str, action: str) -> dict[str, str]:
+    """The hidden fields (CSRF and submit tokens) of the form posting to ``action`` on ``page``."""
+    match = re.search(rf'<form method="post" action="{re.escape(action)}(?:#[^"]*)?".*?</form>', page, re.S)
+    assert match, f"no form posting to {action}"
+    hidden = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', match.group(0))
+    return dict(hidden)
+
+
 def field_errors(page: str) -> dict[str, str]:
     """{field name: message} for every error rendered next to a field."""
     return {name: html.unescape(message) for name, message in _FIELD_ERROR.findall(page)}

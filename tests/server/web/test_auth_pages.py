@@ -89,6 +89,15 @@ async def test_wrong_password_shows_an_error_and_grants_nothing(api: Api) -> Non
         assert (await visitor.get("/dashboard")).status_code == 303
 
 
+async def test_an_empty_email_on_login_is_required_not_too_short(api: Api) -> None:
+    async with browser(api) as visitor:
+        response = await visitor.submit("/login", "/login", {"email": "", "password": "whatever"})
+        assert response.status_code == 400
+        assert field_errors(response.text)["email"] == "This field is required."
+        response = await visitor.submit("/login", "/login", {"email": "ab", "password": "whatever"})
+        assert field_errors(response.text)["email"] == "Must be at least 3 characters."
+
+
 async def test_login_returns_to_the_page_asked_for_but_never_off_site(api: Api) -> None:
     await api.register("back@example.com", password="correct-horse")
     async with browser(api) as visitor:
@@ -126,6 +135,38 @@ async def test_pages_need_a_session_and_live_fragments_ask_htmx_to_navigate(api:
         assert response.status_code == 401 and response.headers["hx-redirect"].startswith("/login")
         visitor.client.cookies.set("hg_session", "not-a-jwt")
         assert (await visitor.get("/dashboard")).status_code == 303
+
+
+async def test_an_ended_session_sends_htmx_polling_back_to_the_page_it_was_on(api: Api) -> None:
+    async with browser(api) as member:
+        await member.sign_up("polling@example.com")
+        job_id = await member.submitted_job_id()
+        member.client.cookies.delete("hg_session")  # the session ended while the page was open
+        polls = {
+            "/dashboard/jobs?status=running&offset=25": "http://testserver/dashboard?status=running",
+            f"/jobs/{job_id}/summary": f"http://testserver/jobs/{job_id}",
+            f"/jobs/{job_id}/logs?offset=10": f"http://testserver/jobs/{job_id}",
+        }
+        for fragment, page in polls.items():
+            response = await member.get(fragment, headers={"HX-Request": "true", "HX-Current-URL": page})
+            assert response.status_code == 401, fragment
+            landing = page.removeprefix("http://testserver")
+            assert response.headers["hx-redirect"] == "/login?next=" + quote(landing, safe="")
+        # Only this site's pages: another origin's address lands on the dashboard.
+        for foreign in ("https://evil.example/steal", "http://testserver.evil.example/x", "javascript:x"):
+            response = await member.get(
+                "/dashboard/jobs", headers={"HX-Request": "true", "HX-Current-URL": foreign}
+            )
+            assert response.headers["hx-redirect"] == "/login?next=%2Fdashboard"
+        # After logging in, the whole page it was on comes back, not a bare fragment.
+        login = await member.submit(
+            "/login?next=%2Fdashboard%3Fstatus%3Drunning",
+            "/login",
+            {"email": member.email, "password": "correct-horse-battery", "next": "/dashboard?status=running"},
+        )
+        assert login.headers["location"] == "/dashboard?status=running"
+        page = await member.get(login.headers["location"])
+        assert page.status_code == 200 and page.text.startswith("<!doctype html>")
 
 
 async def test_pages_carry_a_strict_content_security_policy_and_only_local_assets(api: Api) -> None:

@@ -79,6 +79,20 @@ async def test_form_errors_appear_next_to_their_fields_and_keep_the_input(api: A
         assert data(await api.client.get("/api/v1/jobs", headers=member.api_headers))["total"] == 0
 
 
+async def test_number_and_image_messages_say_what_is_wrong(api: Api) -> None:
+    async with browser(api) as member:
+        await member.sign_up("messages@example.com")
+        for nonsense in ("nan", "inf", "-inf", "NaN"):
+            response = await member.submit_job(budget_max_per_hour=nonsense)
+            assert response.status_code == 400
+            assert field_errors(response.text)["budget_max_per_hour"] == "Enter a number.", nonsense
+        # A cleared image is refused, as the API refuses an empty image, instead of becoming the default.
+        response = await member.submit_job(image="")
+        assert response.status_code == 400
+        assert field_errors(response.text)["image"] == "This field is required."
+        assert data(await api.client.get("/api/v1/jobs", headers=member.api_headers))["jobs"] == []
+
+
 async def test_no_offer_under_the_cap_is_explained_above_the_form(api: Api) -> None:
     async with browser(api) as member:
         await member.sign_up("cap@example.com")

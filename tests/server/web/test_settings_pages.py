@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import Api
 from tests.fakes.http_server import serve_app
 from tests.fakes.runpod import FakeRunPodCloud
-from tests.server.web.helpers import browser, field_errors
+from tests.server.web.helpers import browser, field_errors, form_fields
 from tests.support import data
 
 RUNPOD_KEY = "rpa_SECRETSECRETSECRET_7Q2x"
@@ -132,3 +132,45 @@ async def test_an_api_key_name_that_is_too_long_is_refused_next_to_the_field(api
         response = await member.submit("/settings", "/settings/api-keys", {"name": "x" * 101})
         assert response.status_code == 400
         assert field_errors(response.text)["name"] == "Must be at most 100 characters."
+
+
+async def test_sending_the_same_api_key_form_twice_creates_one_key(api: Api) -> None:
+    async with browser(api) as member:
+        await member.sign_up("twice@example.com")
+        form = {**form_fields((await member.get("/settings")).text, "/settings/api-keys"), "name": "ci"}
+        assert form.get("submit_token")
+        first = await member.client.post("/settings/api-keys", data=form)
+        assert first.status_code == 200
+        shown = re.search(r'value="(hg_live_[^"]+)"', first.text)
+        assert shown, "the new key is not shown"
+        # A reload of that answer (or a second click) posts the same rendered form again.
+        again = await member.client.post("/settings/api-keys", data=form)
+        assert again.status_code == 303
+        assert again.headers["location"] == "/settings?notice=api-key-already-created#api-keys"
+        page = (await member.get(again.headers["location"])).text
+        assert "no second key was created" in page and shown.group(1) not in page
+        assert page.count("<td>ci</td>") == 1
+        # A freshly rendered form creates a new key as usual.
+        fresh = {**form_fields(page, "/settings/api-keys"), "name": "ci"}
+        assert (await member.client.post("/settings/api-keys", data=fresh)).status_code == 200
+        assert (await member.get("/settings")).text.count("<td>ci</td>") == 2
+
+
+async def test_the_answer_to_a_settings_form_shows_the_settings_url(api: Api) -> None:
+    async with browser(api) as member:
+        await member.sign_up("address@example.com")
+        for path, section in (
+            ("/settings/api-keys", "#api-keys"),
+            ("/settings/webhooks", "#webhooks"),
+            ("/settings/provider-keys", "#provider-keys"),
+        ):
+            response = await member.get(path)
+            assert response.status_code == 303 and response.headers["location"] == "/settings" + section
+        created = await member.submit("/settings", "/settings/api-keys", {"name": "laptop"})
+        assert '<meta name="hg-canonical-url" content="/settings">' in created.text
+        refused = await member.submit(
+            "/settings", "/settings/provider-keys", {"provider": "runpod", "api_key": "x"}
+        )
+        assert refused.status_code == 400
+        assert '<meta name="hg-canonical-url" content="/settings">' in refused.text
+        assert "hg-canonical-url" not in (await member.get("/settings")).text

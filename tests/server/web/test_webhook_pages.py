@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from tests.conftest import Api
-from tests.server.web.helpers import Browser, browser, field_errors
+from tests.server.web.helpers import Browser, browser, field_errors, form_fields
 from tests.support import data
 
 HOOK_URL = "http://127.0.0.1:9/hooks/harvest"
@@ -53,10 +53,11 @@ async def test_a_webhook_secret_is_shown_once_and_deliveries_can_be_resent(api_f
             f"/settings/webhooks/{hook_id}/deliveries/{rows[0][0]}/resend",
             {},
         )
-        assert response.headers["location"] == f"/settings/webhooks/{hook_id}?notice=delivery-resent"
+        # No worker runs here, so that delivery is still pending: a resend would only send it twice.
+        assert response.headers["location"] == f"/settings/webhooks/{hook_id}?notice=delivery-pending"
         deliveries = (await member.get(response.headers["location"])).text
-        assert "Delivery queued again" in deliveries
-        assert len(re.findall(r'<tr data-delivery-id="\w+">', deliveries)) == 2
+        assert "still being delivered" in deliveries
+        assert len(re.findall(r'<tr data-delivery-id="\w+">', deliveries)) == 1
 
         page = (await member.get("/settings")).text
         assert f'action="/settings/webhooks/{hook_id}/delete" data-confirm="Delete the webhook' in page
@@ -93,3 +94,39 @@ async def test_another_members_webhook_deliveries_are_not_found(api_factory: Any
             assert response.status_code == 404
             still = data(await api.client.get("/api/v1/webhooks", headers=owner.api_headers))["webhooks"]
             assert [h["id"] for h in still] == [hook_id]
+
+
+async def test_sending_the_same_webhook_form_twice_creates_one_webhook(api_factory: Any) -> None:
+    async with api_factory(webhook_allow_private=True) as api, browser(api) as member:
+        await member.sign_up("hooktwice@example.com")
+        form: dict[str, Any] = {
+            **form_fields((await member.get("/settings")).text, "/settings/webhooks"),
+            "url": HOOK_URL,
+            "events": ["job.completed"],
+        }
+        assert form.get("submit_token")
+        first = await member.client.post("/settings/webhooks", data=form)
+        assert first.status_code == 200 and "signing secret" in first.text
+        again = await member.client.post("/settings/webhooks", data=form)
+        assert again.status_code == 303
+        assert again.headers["location"] == "/settings?notice=webhook-already-created#webhooks"
+        assert "no second webhook was created" in (await member.get(again.headers["location"])).text
+        hooks = data(await api.client.get("/api/v1/webhooks", headers=member.api_headers))["webhooks"]
+        assert len(hooks) == 1
+
+
+async def test_a_pending_delivery_offers_no_resend(api_factory: Any) -> None:
+    async with api_factory(webhook_allow_private=True) as api, browser(api) as member:
+        await member.sign_up("pending@example.com")
+        await _create_hook(member)
+        hook_id = data(await api.client.get("/api/v1/webhooks", headers=member.api_headers))["webhooks"][0][
+            "id"
+        ]
+        job_id = await member.submitted_job_id(gpu="T4")
+        await api.run_until(member.as_api_user, job_id, "running")
+        await member.submit(f"/jobs/{job_id}", f"/jobs/{job_id}/stop", {})
+        page = (await member.get(f"/settings/webhooks/{hook_id}")).text
+        rows = re.findall(r'<tr data-delivery-id="(\w+)">(.*?)</tr>', page, re.S)
+        assert len(rows) == 1 and 'class="delivery delivery-pending"' in rows[0][1]
+        assert "/resend" not in rows[0][1] and ">Resend<" not in rows[0][1]
+        assert "Resend when finished" in rows[0][1]

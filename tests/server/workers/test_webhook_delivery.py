@@ -13,7 +13,7 @@ import pytest
 from harvestgpu.server.workers.webhooks import WebhookWorker, retry_delay
 from tests.conftest import BACKENDS, Api
 from tests.server.webhook_receiver import Receiver, webhook_receiver
-from tests.support import data, wait_for
+from tests.support import data, error, wait_for
 
 SPEC_FIELDS = {"event", "job_id", "gpu_type", "provider", "total_cost", "status", "timestamp"}
 FAST_RETRIES: dict[str, Any] = dict(
@@ -201,6 +201,8 @@ async def test_a_delivery_can_be_sent_again_with_the_same_event(api: Api) -> Non
         [original] = await deliveries(api, user, hook["id"])
         url = f"/api/v1/webhooks/{hook['id']}/deliveries/{original['id']}/resend"
         again = data(await api.client.post(url, headers=user["headers"]), 201)
+        # While that one is pending, another resend of the event would only send it twice.
+        assert "still being delivered" in error(await api.client.post(url, headers=user["headers"]), 409)
         await deliver_until(worker, receiver, 2)
     assert again["event_id"] == original["event_id"] and again["id"] != original["id"]
     assert receiver.requests[0].body == receiver.requests[1].body

@@ -69,7 +69,6 @@ def _valid_host_name(host: str) -> bool:
     return 0 < len(ascii_host) <= 253 and all(_LABEL.fullmatch(label) for label in ascii_host.split("."))
 
 
-
 def is_public(ip: IPAddress) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped

@@ -187,6 +187,11 @@ async def resend(ctx: AppContext, user: AuthUser, webhook_id: str, delivery_id: 
         ).first()
         if original is None:
             raise NotFound(f"Delivery '{delivery_id[:64]}' not found")
+        pending = select(D.id).where(
+            D.webhook_id == webhook_id, D.event_id == original.event_id, D.status == "pending"
+        )
+        if (await conn.execute(pending.limit(1))).first() is not None:
+            raise Conflict("This event is still being delivered; resend it once that delivery has finished")
         row = _delivery_row(webhook_id, original.event_id, original.event, original.payload, now)
         await conn.execute(orm.webhook_deliveries.insert().values(**row))
     return delivery_out(row)

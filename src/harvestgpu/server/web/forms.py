@@ -7,6 +7,7 @@ numbers into numbers and leave unparsable text as text, so the strict models rep
 
 from __future__ import annotations
 
+import math
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -48,9 +49,11 @@ def optional_number(value: str | None) -> float | str | None:
     if text is None:
         return None
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         return text
+    # "nan" and "inf" parse as floats but are no amount: left as text, they read "Enter a number."
+    return number if math.isfinite(number) else text
 
 
 def optional_int(value: str | None) -> int | str | None:
@@ -66,7 +69,8 @@ def optional_int(value: str | None) -> int | str | None:
 def _message(error: Any) -> str:
     kind = str(error.get("type", ""))
     limits = error.get("ctx") or {}
-    if kind == "missing" or (kind == "string_too_short" and limits.get("min_length") == 1):
+    empty = kind == "string_too_short" and error.get("input") == ""
+    if kind == "missing" or empty or (kind == "string_too_short" and limits.get("min_length") == 1):
         return "This field is required."
     if kind == "string_too_short":
         return f"Must be at least {limits['min_length']} characters."
@@ -84,6 +88,11 @@ def _message(error: Any) -> str:
     if kind == "value_error" and "email" in text.lower():
         return "Enter a valid email address."
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def error_message(error: Any) -> str:
+    """One pydantic error (an item of ``errors()``) as a sentence for a person."""
+    return _message(error)
 
 
 def field_errors(exc: ValidationError) -> dict[str, str]:

@@ -128,7 +128,8 @@ async def submit_job(request: Request) -> Response:
     env, env_error = _parse_env(fields.get("env"))
     values: dict[str, Any] = {
         "gpu": (fields.get("gpu") or "").strip(),
-        "image": optional_text(fields.get("image")),
+        # A cleared image field is refused as the API refuses an empty image, not silently replaced.
+        "image": (fields.get("image") or "").strip() if "image" in fields else None,
         "command": optional_text(fields.get("command")),
         "budget_max_per_hour": optional_number(fields.get("budget_max_per_hour")),
         "max_duration_hours": optional_number(fields.get("max_duration_hours")),

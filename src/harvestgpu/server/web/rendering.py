@@ -6,9 +6,10 @@ from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -16,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from harvestgpu import __version__
 from harvestgpu.models.jobs import TERMINAL_STATUSES
 from harvestgpu.server.errors import ApiError
+from harvestgpu.server.web.forms import error_message
 from harvestgpu.server.web.session import (
     CsrfRejected,
     LoginRequired,
@@ -44,6 +46,15 @@ NOTICES = {
     "api-key-revoked": "API key revoked. Requests using it are refused from now on.",
     "webhook-deleted": "Webhook deleted. Its pending deliveries will not be sent.",
     "delivery-resent": "Delivery queued again with the same event id and body.",
+    "delivery-pending": "That event is still being delivered; resend it once that delivery has finished.",
+    "api-key-already-created": (
+        "That form was already sent, so no second key was created. The key it made is listed below; "
+        "its secret was shown only once — if you did not copy it, revoke it and create a new one."
+    ),
+    "webhook-already-created": (
+        "That form was already sent, so no second webhook was created. The webhook it made is listed "
+        "below; its signing secret was shown only once — if you did not copy it, delete it and add it again."
+    ),
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -152,19 +163,46 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def _htmx_page(request: Request) -> str:
+    """The page an htmx request came from (HX-Current-URL), as a same-site path.
+
+    A fragment URL (/dashboard/jobs?offset=25) is no place to land after logging in; the page
+    that polled it is. Another origin's URL, or none, falls back to the dashboard.
+    """
+    current = urlsplit(request.headers.get("hx-current-url", ""))
+    if current.scheme not in ("http", "https") or current.netloc != request.url.netloc:
+        return "/dashboard"
+    target = current.path + ("?" + current.query if current.query else "")
+    return safe_next(target)
+
+
 def _login_redirect(request: Request) -> Response:
+    if is_htmx(request):
+        # An XHR would follow a 303 and swap the login page into a fragment; htmx navigates the
+        # whole page instead, and after logging in the user is back on the page they were on.
+        login_url = "/login?next=" + quote(_htmx_page(request), safe="")
+        return Response(status_code=401, headers={"HX-Redirect": login_url})
     target = request.url.path
     if request.url.query:
         target += "?" + request.url.query
-    login_url = "/login?next=" + quote(safe_next(target), safe="")
-    if is_htmx(request):
-        # An XHR would follow a 303 and swap the login page into a fragment; htmx navigates instead.
-        return Response(status_code=401, headers={"HX-Redirect": login_url})
-    return redirect(login_url)
+    return redirect("/login?next=" + quote(safe_next(target), safe=""))
 
 
-async def _error_page(request: Request, status: int, title: str, message: str) -> Response:
-    return await render(request, "error.html", {"title": title, "message": message}, status_code=status)
+async def _error_page(
+    request: Request, status: int, title: str, message: str, retry_url: str | None = None
+) -> Response:
+    context = {"title": title, "message": message, "retry_url": retry_url}
+    return await render(request, "error.html", context, status_code=status)
+
+
+def _bad_address_message(exc: RequestValidationError) -> str:
+    """'The address has an invalid count: must be at most 16.' for a hand-edited or stale link."""
+    parts = []
+    for error in exc.errors()[:3]:
+        loc = [str(part) for part in error.get("loc", ()) if part not in ("query", "path")]
+        name = (loc[-1] if loc else "value")[:32]
+        parts.append(f"'{name}': {error_message(error)}")
+    return "This address has a value the page cannot use — " + "; ".join(parts)
 
 
 _ERROR_TITLES = {404: "Not found", 409: "Conflict", 429: "Too many requests", 503: "Unavailable"}
@@ -189,6 +227,11 @@ class WebRoute(APIRoute):
                     "Form refused",
                     "This form was missing its security token or it has expired. "
                     "Reload the page and try again.",
+                )
+            except RequestValidationError as exc:
+                # A page, not the API's JSON envelope; the link offers the page with its defaults.
+                return await _error_page(
+                    request, 400, "Invalid address", _bad_address_message(exc), retry_url=request.url.path
                 )
             except ApiError as exc:
                 title = _ERROR_TITLES.get(exc.status, "Request refused")

@@ -2,7 +2,9 @@
 (create, revoke) and webhooks (webhook_pages.py).
 
 Every change is a plain form POST followed by a redirect back to the section, except creating
-an API key or a webhook: that answer renders the new secret once and is never stored.
+an API key or a webhook: that answer renders the new secret once and is never stored. Those two
+forms carry a per-form submit token (once.py): reloading that answer, or a second click, creates
+nothing and redirects to the list with a notice. A GET on a form's action URL goes to its section.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from harvestgpu.server.errors import NotFound
 from harvestgpu.server.schemas import ApiKeyCreateRequest, ProviderKeyRequest
 from harvestgpu.server.services import accounts, provider_keys, usage, webhooks
 from harvestgpu.server.services.accounts import AuthUser
+from harvestgpu.server.web import once
 from harvestgpu.server.web.charts import usage_chart
 from harvestgpu.server.web.forms import optional_text, read_form, validate
 from harvestgpu.server.web.rendering import WebRoute, redirect, render
@@ -61,6 +64,11 @@ async def render_settings(
         "new_webhook": new_webhook,
         "errors": errors or {},
         "values": values or {},
+        # A fresh token per rendered create form: the same form cannot create twice.
+        "api_key_token": once.new_token(),
+        "webhook_token": once.new_token(),
+        # Answers to a POST show /settings in the address bar (app.js), not the form's action.
+        "canonical_url": "/settings" if request.method == "POST" else None,
     }
     return await render(request, "settings.html", context, status_code=status_code)
 
@@ -68,6 +76,16 @@ async def render_settings(
 @router.get("/settings")
 async def settings_page(request: Request) -> Response:
     return await render_settings(request, await require_user(request))
+
+
+@router.get("/settings/provider-keys")
+async def provider_keys_section() -> Response:
+    return redirect("/settings#provider-keys")
+
+
+@router.get("/settings/api-keys")
+async def api_keys_section() -> Response:
+    return redirect("/settings#api-keys")
 
 
 @router.post("/settings/provider-keys")
@@ -126,6 +144,8 @@ async def create_api_key(request: Request) -> Response:
             values={"api_key": {"name": fields.get("name", "")}},
             status_code=400,
         )
+    if not once.claim(request, user.id, "api_key", fields.get(once.SUBMIT_FIELD)):
+        return redirect("/settings?notice=api-key-already-created#api-keys")
     created = await accounts.create_api_key(ctx_of(request), user, form.name)
     return await render_settings(request, user, new_api_key=created)
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from harvestgpu.server.api.webhooks import WebhookCreateRequest
 from harvestgpu.server.errors import BadRequest, Conflict, NotFound
 from harvestgpu.server.services import webhooks
+from harvestgpu.server.web import once
 from harvestgpu.server.web.forms import FORM_ERROR, read_form, validate
 from harvestgpu.server.web.rendering import WebRoute, redirect, render
 from harvestgpu.server.web.session import ctx_of, require_user
@@ -30,6 +31,11 @@ def _split_field(message: str) -> tuple[str, str]:
     return FORM_ERROR, message
 
 
+@router.get("/settings/webhooks")
+async def webhooks_section() -> Response:
+    return redirect("/settings#webhooks")
+
+
 @router.post("/settings/webhooks")
 async def create_webhook(request: Request) -> Response:
     user = await require_user(request)
@@ -40,9 +46,13 @@ async def create_webhook(request: Request) -> Response:
     if not events:
         errors["events"] = "Choose at least one event."
     if form is not None and not errors:
+        token = fields.get(once.SUBMIT_FIELD)
+        if not once.claim(request, user.id, "webhook", token):
+            return redirect("/settings?notice=webhook-already-created#webhooks")
         try:
             created = await webhooks.create(ctx_of(request), user, form.url, events)
         except (BadRequest, Conflict) as exc:
+            once.release(request, user.id, "webhook", token)
             field, message = _split_field(exc.message)
             errors = {field: message}
         else:
@@ -80,5 +90,8 @@ async def deliveries_page(request: Request, webhook_id: str, offset: Offset = 0)
 async def resend_delivery(request: Request, webhook_id: str, delivery_id: str) -> Response:
     user = await require_user(request)
     await read_form(request)
-    await webhooks.resend(ctx_of(request), user, webhook_id, delivery_id)
+    try:
+        await webhooks.resend(ctx_of(request), user, webhook_id, delivery_id)
+    except Conflict:
+        return redirect(f"/settings/webhooks/{webhook_id}?notice=delivery-pending")
     return redirect(f"/settings/webhooks/{webhook_id}?notice=delivery-resent")

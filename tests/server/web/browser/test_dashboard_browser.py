@@ -235,6 +235,10 @@ def test_the_pricing_matrix_filters_by_gpu_in_place(page: Page) -> None:
     expect(page.locator("tr[data-gpu]")).to_have_count(3)
     expect(page.locator('tr[data-gpu="H100-PCIE"] td.best')).to_contain_text("$2.39/h")
     assert page.evaluate("window.stillTheSamePage") is True
+    assert "gpu=H100" in page.url, "the filter is not in the address"
+    page.reload()
+    expect(page.locator("tr[data-gpu]")).to_have_count(3)
+    expect(page.get_by_label("GPU", exact=True)).to_have_value("H100")
     screenshot(page, "pricing")
 
 
@@ -254,5 +258,51 @@ def test_pages_fit_a_phone_screen(chromium: Browser, server_url: str) -> None:
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
             screenshot(page, name)
+    finally:
+        context.close()
+
+
+def _fits_the_phone(page: Page, button_names: tuple[str, ...]) -> None:
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{page.url} scrolls sideways by {overflow}px on a phone"
+    for name in button_names:
+        button = page.get_by_role("button", name=name).first
+        button.scroll_into_view_if_needed()
+        box = button.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], f"{name} is off-screen"
+
+
+def test_long_key_names_and_webhook_urls_fit_a_phone_screen(chromium: Browser, server_url: str) -> None:
+    context = new_context(chromium, server_url, viewport=PHONE)
+    try:
+        page = context.new_page()
+        sign_up(page, unique_email("longnames"))
+        page.goto("/settings#api-keys")
+        page.get_by_label("New key name").fill("k" * 100)
+        page.get_by_role("button", name="Create key").click()
+        expect(page.get_by_label("New API key")).to_be_visible()
+        long_url = "http://127.0.0.1:9/" + "hooks-" * 30 + "end?token=" + "x" * 60
+        page.get_by_label("URL", exact=True).fill(long_url)
+        page.get_by_role("button", name="Add webhook").click()
+        expect(page.get_by_label("Webhook signing secret")).to_be_visible()
+        assert page.url.endswith("/settings#webhooks"), "the address bar still shows the form's action"
+        page.goto("/settings")
+        _fits_the_phone(page, ("Revoke", "Delete"))
+        screenshot(page, "phone-settings-long-names")
+
+        job_id = submit_job(page)
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Stop job").click()
+        expect(page.get_by_text("Job stopped.")).to_be_visible()
+        page.goto("/settings")
+        page.locator("tr[data-webhook-id]").get_by_role("link", name="Deliveries").click()
+        expect(page.locator("tr[data-delivery-id]")).to_have_count(1, timeout=20_000)
+        expect(page.get_by_text(job_id).first).to_be_attached()
+        _fits_the_phone(page, ())
+        payload = page.get_by_text("Payload").first
+        payload.scroll_into_view_if_needed()
+        box = payload.bounding_box()
+        assert box and box["x"] + box["width"] <= PHONE["width"], "Payload is off-screen"
+        screenshot(page, "phone-deliveries-long-url")
     finally:
         context.close()

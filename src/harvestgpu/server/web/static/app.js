@@ -35,6 +35,13 @@
     });
   });
 
+  // A page answering a form POST names the URL it shows; the address bar follows (the hash, the
+  // section the form was in, is kept), so a reload is a GET of that page and never a re-POST.
+  var canonical = document.querySelector('meta[name="hg-canonical-url"]');
+  if (canonical && window.history && window.history.replaceState) {
+    window.history.replaceState(null, "", canonical.getAttribute("content") + window.location.hash);
+  }
+
   // Keep the log view pinned to the newest line unless the reader scrolled up.
   function logBox() { return document.getElementById("log-lines"); }
   document.addEventListener("scroll", function (event) {
