@@ -6,6 +6,8 @@ with :func:`redact` when the text could echo a request.
 
 from __future__ import annotations
 
+from harvestgpu.http_headers import is_header_safe
+
 
 class ProviderError(Exception):
     """Base class. ``error_class`` is stored on the job's attempt record."""
@@ -78,6 +80,6 @@ def header_safe_key(provider: str, op: str, key: str) -> str:
     :func:`redact` cannot find it): such a value must never reach the wire.
     """
     key = key.strip()
-    if not key or not key.isascii() or not key.isprintable() or " " in key:
+    if not is_header_safe(key):
         raise ProviderAuthError(provider, f"{op}: the key is empty or is not a valid API key")
     return key

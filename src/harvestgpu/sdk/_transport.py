@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import httpx
 
 from harvestgpu.errors import APIConnectionError, AuthenticationError, InvalidRequestError
+from harvestgpu.http_headers import is_header_safe
 from harvestgpu.sdk._config_file import SavedSettings, read_saved_settings
 from harvestgpu.sdk._operation import API_PREFIX, Operation
 from harvestgpu.sdk._responses import (
@@ -42,8 +43,6 @@ MALFORMED_KEY_MESSAGE = (
     "The API key cannot be sent: it contains spaces, control characters or non-ASCII characters. "
     "Copy it again exactly as it was shown (hg_live_...)"
 )
-# What an HTTP header value may hold without escaping: visible ASCII (no spaces, no controls).
-_HEADER_SAFE = frozenset(chr(code) for code in range(0x21, 0x7F))
 
 
 def clean_api_key(value: str | None) -> str | None:
@@ -51,11 +50,6 @@ def clean_api_key(value: str | None) -> str | None:
     if value is None:
         return None
     return value.strip() or None
-
-
-def is_sendable_api_key(value: str) -> bool:
-    """True when ``value`` can go into an ``Authorization`` header as is."""
-    return all(char in _HEADER_SAFE for char in value)
 
 
 @dataclass(frozen=True)
@@ -106,7 +100,7 @@ def _build_request(
     headers = {"Accept": "application/json", "User-Agent": f"harvestgpu-python/{VERSION}"}
     if operation.auth != "none" and settings.api_key:
         # Checked here, not by httpx: its error would quote the header, and so the key.
-        if not is_sendable_api_key(settings.api_key):
+        if not is_header_safe(settings.api_key):
             raise AuthenticationError(MALFORMED_KEY_MESSAGE, status=401)
         headers["Authorization"] = f"Bearer {settings.api_key}"
     elif operation.auth == "required":

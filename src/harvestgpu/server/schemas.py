@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from harvestgpu.http_headers import is_header_safe
 from harvestgpu.models.jobs import (
     MAX_BUDGET_PER_HOUR,
     MAX_DURATION_HOURS,
@@ -106,6 +107,6 @@ class ProviderKeyRequest(_Strict):
         # Pasted keys often carry a newline; a key that still cannot go into an HTTP header
         # would only fail later, at the cloud, with the key echoed in a library's error text.
         v = v.strip()
-        if len(v) < 8 or not v.isascii() or not v.isprintable() or " " in v:
+        if len(v) < 8 or not is_header_safe(v):
             raise ValueError("must be the key exactly as the provider shows it (printable, no spaces)")
         return v
